@@ -1,0 +1,104 @@
+/**
+ * The boundary between the server and user code: run a handler, and turn whatever it does —
+ * return, throw, reject, return something unsendable — into a `Result`. Nothing escapes it, so a
+ * handler can never take its worker down.
+ *
+ * Hot path: a synchronous handler is run and answered without creating a promise.
+ */
+
+import { randomUUID } from 'node:crypto';
+import { ErrorCode, isHttpError, type ErrorCode as Code } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
+import { err, type Result } from '../core/result.ts';
+import { routeLabel, type Route } from './app.ts';
+import type { Request } from './request.ts';
+import { copyHeaders, toOutgoing, type Outgoing, type Response } from './response.ts';
+
+/** Why a request did not produce the handler's response. */
+export type Fault =
+  /** An `HttpError` thrown on purpose (by the handler, or by `req.json()` / `req.bytes()`). */
+  | {
+      readonly kind: 'http';
+      readonly status: number;
+      readonly detail: string;
+      readonly code: Code;
+      readonly headers: Readonly<Record<string, string | readonly string[]>> | undefined;
+    }
+  /** A bug: the handler threw, or returned what cannot be sent. Logged with `errorId`. */
+  | { readonly kind: 'internal'; readonly code: Code; readonly errorId: string };
+
+export type Execution = Result<Outgoing, Fault>;
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+/** Runs `route`'s handler. Returns synchronously for a synchronous handler; never throws or rejects. */
+export function invoke(route: Route, req: Request, res: Response, log: Logger): Execution | Promise<Execution> {
+  let returned: unknown;
+  try {
+    returned = route.handler(req, res);
+  } catch (thrown) {
+    return err(faultFromThrown(thrown, route, req, log));
+  }
+  if (isThenable(returned)) {
+    return Promise.resolve(returned).then(
+      (value) => settle(value, res, route, req, log),
+      (thrown: unknown) => err(faultFromThrown(thrown, route, req, log)),
+    );
+  }
+  return settle(returned, res, route, req, log);
+}
+
+function settle(returned: unknown, res: Response, route: Route, req: Request, log: Logger): Execution {
+  const outgoing = toOutgoing(returned, res);
+  if (outgoing.ok) return outgoing;
+  return err(internalFault(outgoing.error.code, outgoing.error.message, route, req, log));
+}
+
+/** A bug, logged under a fresh error id; the client sees only the id. */
+function internalFault(code: Code, message: string, route: Route, req: Request, log: Logger): Fault {
+  const errorId = randomUUID();
+  log.error(`✗ ${code} in ${routeLabel(route)} (${req.method} ${req.path}) [error id ${errorId}]: ${message}`);
+  return { kind: 'internal', code, errorId };
+}
+
+/** Maps something a handler threw to a fault, logging bugs with their stack. */
+export function faultFromThrown(thrown: unknown, route: Route, req: Request, log: Logger): Fault {
+  if (isHttpError(thrown)) {
+    if (thrown.headers === undefined) {
+      return { kind: 'http', status: thrown.status, detail: thrown.message, code: thrown.code, headers: undefined };
+    }
+    const headers = copyHeaders(thrown.headers, {});
+    if (headers.ok) {
+      return { kind: 'http', status: thrown.status, detail: thrown.message, code: thrown.code, headers: headers.value };
+    }
+    return internalFault(headers.error.code, `HttpError with an ${headers.error.message}`, route, req, log);
+  }
+  const stack = thrown instanceof Error ? (thrown.stack ?? thrown.message) : `non-error thrown: ${String(thrown)}`;
+  return internalFault(ErrorCode.HANDLER, `the handler threw\n${stack}`, route, req, log);
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/** A JSON error response in FastAPI's shape: `{"detail": "..."}`, plus `errorId` for 500s. */
+export function errorResponse(
+  status: number,
+  detail: string,
+  extra?: { readonly errorId?: string; readonly headers?: Readonly<Record<string, string | readonly string[]>> },
+): Outgoing {
+  const body = extra?.errorId === undefined ? { detail } : { detail, errorId: extra.errorId };
+  return { status, headers: { ...extra?.headers, 'content-type': JSON_TYPE }, body: JSON.stringify(body) };
+}
+
+/** The response a fault is answered with. Internal faults never reveal more than their id. */
+export function faultResponse(fault: Fault): Outgoing {
+  if (fault.kind === 'http') {
+    return errorResponse(fault.status, fault.detail, fault.headers === undefined ? undefined : { headers: fault.headers });
+  }
+  return errorResponse(500, 'Internal Server Error', { errorId: fault.errorId });
+}

@@ -1,0 +1,179 @@
+/**
+ * What a handler gives back, and how it becomes one protocol-neutral `Outgoing` response.
+ *
+ * A handler may return:
+ *   string                       → 200 text/plain; charset=utf-8
+ *   Uint8Array / ArrayBuffer     → 200 application/octet-stream
+ *   reply(body, { status, ... }) → its status, headers and content type
+ *   any other value (not undefined) → 200 application/json
+ *   undefined                    → whatever it set on `res` (FasterAPI's `(req, res)` style)
+ */
+
+import { validateHeaderName, validateHeaderValue } from 'node:http';
+import { ErrorCode } from '../core/errors.ts';
+import { err, ok, type Result } from '../core/result.ts';
+
+export type HeaderValue = string | number | readonly string[];
+export type OutgoingHeaders = Record<string, HeaderValue>;
+
+/** A response ready for the wire: lowercase, validated header names; body already encoded. */
+export interface Outgoing {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string | readonly string[]>>;
+  /** `null` for no body. Strings are sent as UTF-8. */
+  readonly body: string | Uint8Array | null;
+}
+
+/** FasterAPI's `(req, res)` style: set fields on `res` and return nothing. */
+export class Response {
+  /** @default 200 */
+  status = 200;
+  /** Overrides the content type derived from the body. */
+  contentType: string | undefined = undefined;
+  /** The response body; typed like a handler's return value. */
+  body: unknown = undefined;
+  #headers: OutgoingHeaders | undefined;
+
+  /** Response headers to send; names are case-insensitive. */
+  get headers(): OutgoingHeaders {
+    return (this.#headers ??= {});
+  }
+  set headers(value: OutgoingHeaders) {
+    this.#headers = value;
+  }
+
+  /** Whether `headers` was ever touched, so an untouched response skips header validation. */
+  get hasHeaders(): boolean {
+    return this.#headers !== undefined;
+  }
+}
+
+const REPLY = Symbol.for('fasterapi.reply');
+
+export interface ReplyInit {
+  /** @default 200 */
+  readonly status?: number;
+  readonly headers?: OutgoingHeaders;
+  /** Overrides the content type derived from the body. */
+  readonly contentType?: string;
+}
+
+export interface Reply extends ReplyInit {
+  readonly [REPLY]: true;
+  readonly body: unknown;
+}
+
+/** A response value with a status, headers and a body: `return reply({ id }, { status: 201 })`. */
+export function reply(body: unknown, init: ReplyInit = {}): Reply {
+  return { [REPLY]: true, body, ...init };
+}
+
+function isReply(value: unknown): value is Reply {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[REPLY] === true;
+}
+
+/** Why a handler's output could not become a response; the dispatcher answers 500. */
+export interface InvalidOutput {
+  readonly code: typeof ErrorCode.HANDLER | typeof ErrorCode.INVALID_RESPONSE_HEADER;
+  readonly message: string;
+}
+
+const TEXT = 'text/plain; charset=utf-8';
+const JSON_TYPE = 'application/json; charset=utf-8';
+const BINARY = 'application/octet-stream';
+
+/** Headers the server computes itself; a value set by a handler is ignored. */
+const FRAMING_HEADERS = new Set(['content-length', 'transfer-encoding']);
+
+/** Turns a handler's return value (and its `res`) into an `Outgoing`. */
+export function toOutgoing(returned: unknown, res: Response): Result<Outgoing, InvalidOutput> {
+  if (isReply(returned)) {
+    return build(returned.status ?? 200, returned.body, returned.contentType, returned.headers);
+  }
+  if (returned !== undefined) return build(200, returned, undefined, undefined);
+  return build(res.status, res.body, res.contentType, res.hasHeaders ? res.headers : undefined);
+}
+
+function build(
+  status: number,
+  body: unknown,
+  contentType: string | undefined,
+  headers: OutgoingHeaders | undefined,
+): Result<Outgoing, InvalidOutput> {
+  if (!Number.isInteger(status) || status < 200 || status > 599) {
+    return err({ code: ErrorCode.HANDLER, message: `invalid response status ${String(status)} (expected 200-599)` });
+  }
+  const encoded = encodeBody(body);
+  if (!encoded.ok) return encoded;
+  const [bytes, derivedType] = encoded.value;
+  const noBody = status === 204 || status === 304;
+
+  const out: Record<string, string | readonly string[]> = {};
+  const type = contentType ?? derivedType;
+  if (type !== null && !noBody) out['content-type'] = type;
+  if (headers !== undefined) {
+    const copied = copyHeaders(headers, out);
+    if (!copied.ok) return copied;
+  }
+  if (contentType !== undefined) {
+    const checked = checkHeader('content-type', contentType);
+    if (!checked.ok) return checked;
+  }
+  return ok({ status, headers: out, body: noBody ? null : bytes });
+}
+
+/**
+ * Validates handler-set `headers` and copies them into `into` with lowercase names, leaving out
+ * framing headers (the server computes them) and empty lists.
+ */
+export function copyHeaders(
+  headers: OutgoingHeaders,
+  into: Record<string, string | readonly string[]>,
+): Result<Record<string, string | readonly string[]>, InvalidOutput> {
+  for (const name in headers) {
+    const checked = checkHeader(name, headers[name] as HeaderValue);
+    if (!checked.ok) return checked;
+    const lower = name.toLowerCase();
+    if (FRAMING_HEADERS.has(lower) || (Array.isArray(checked.value) && checked.value.length === 0)) continue;
+    into[lower] = checked.value;
+  }
+  return ok(into);
+}
+
+type Encoded = readonly [body: string | Uint8Array | null, contentType: string | null];
+
+function encodeBody(body: unknown): Result<Encoded, InvalidOutput> {
+  if (body === undefined) return ok([null, null]);
+  if (typeof body === 'string') return ok([body, TEXT]);
+  if (body instanceof Uint8Array) return ok([body, BINARY]);
+  if (body instanceof ArrayBuffer || body instanceof SharedArrayBuffer) return ok([new Uint8Array(body), BINARY]);
+  if (ArrayBuffer.isView(body)) return ok([new Uint8Array(body.buffer, body.byteOffset, body.byteLength), BINARY]);
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(body);
+  } catch (thrown) {
+    return err({ code: ErrorCode.HANDLER, message: `the response body could not be serialised as JSON: ${String(thrown)}` });
+  }
+  if (json === undefined) {
+    return err({ code: ErrorCode.HANDLER, message: `a ${typeof body} cannot be sent as a response body` });
+  }
+  return ok([json, JSON_TYPE]);
+}
+
+function checkHeader(name: string, value: HeaderValue): Result<string | readonly string[], InvalidOutput> {
+  try {
+    if (value === undefined || value === null) throw new TypeError('the value is missing');
+    validateHeaderName(name);
+    if (Array.isArray(value)) {
+      for (const item of value) validateHeaderValue(name, item);
+      return ok(value.map(String));
+    }
+    validateHeaderValue(name, String(value));
+    return ok(String(value));
+  } catch (thrown) {
+    return err({
+      code: ErrorCode.INVALID_RESPONSE_HEADER,
+      message: `invalid response header ${JSON.stringify(name)}: ${(thrown as Error).message}`,
+    });
+  }
+}

@@ -1,0 +1,221 @@
+/**
+ * Server options: what `serve()` and the CLI accept, their defaults, and validation into a fully
+ * resolved configuration. Unknown options and invalid values are errors naming the option.
+ */
+
+import os from 'node:os';
+import { LOG_LEVELS, type LogLevel } from '../core/log.ts';
+import { err, ok, type Result } from '../core/result.ts';
+
+export type ListenerMode = 'auto' | 'reuseport' | 'acceptor';
+
+export interface ServeOptions {
+  /** Interface to listen on. @default '0.0.0.0' */
+  readonly host?: string;
+  /** TCP port; 0 picks a free one (see the returned server's `port`). @default 8080 */
+  readonly port?: number;
+  /** Pinned worker isolates that own connections and run handlers inline. 0 = one per CPU (`os.availableParallelism()`). @default 0 */
+  readonly pinnedWorkers?: number;
+  /** Concurrent task slots of the pooled executor. 0 = no pool. @default 0 */
+  readonly pooledWorkers?: number;
+  /** Isolates the pooled task slots are spread over. 0 = ceil(pooledWorkers / 2). @default 0 */
+  readonly pooledIsolates?: number;
+  /** Serve TLS (ALPN `h2` and `http/1.1`) with this PEM certificate chain and private key. */
+  readonly tls?: { readonly cert: string | Uint8Array; readonly key: string | Uint8Array };
+  /**
+   * How connections reach pinned workers. `reuseport`: each worker listens on the port with
+   * SO_REUSEPORT and the kernel spreads connections. `acceptor`: the main thread accepts and hands
+   * each socket to a worker (for platforms without SO_REUSEPORT balancing; needs Node ≥ 26.6).
+   * `auto`: `reuseport` on Linux and FreeBSD, else `acceptor`.
+   * @default 'auto'
+   */
+  readonly listener?: ListenerMode;
+  /** Largest request body accepted, in bytes; larger ones get 413. @default 1048576 (1 MiB) */
+  readonly bodyLimit?: number;
+  /** On close or SIGINT/SIGTERM, how long in-flight requests may take to finish, in ms. @default 10000 */
+  readonly gracePeriod?: number;
+  /** How long worker isolates may take to load the app and start listening, in ms. @default 30000 */
+  readonly startupTimeout?: number;
+  /** HTTP/1.1 keep-alive idle timeout, in ms. @default 5000 */
+  readonly keepAliveTimeout?: number;
+  /** Time allowed to receive a request's headers (and, in cleartext, its first bytes), in ms. @default 60000 */
+  readonly headersTimeout?: number;
+  /** Time allowed to receive a whole HTTP/1.1 request, in ms. @default 300000 */
+  readonly requestTimeout?: number;
+  /** HTTP/2 session idle timeout, in ms. @default 300000 */
+  readonly sessionIdleTimeout?: number;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per session. @default 100 */
+  readonly maxConcurrentStreams?: number;
+  /** `debug`, `info` (banner, restarts), `warn`, `error` (handler errors) or `silent`. @default 'info' */
+  readonly logLevel?: LogLevel;
+  /** Handle SIGINT and SIGTERM with a graceful shutdown (a second signal exits at once). @default true */
+  readonly handleSignals?: boolean;
+}
+
+export interface ResolvedOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly pinnedWorkers: number;
+  readonly pooledWorkers: number;
+  readonly pooledIsolates: number;
+  readonly tls: { readonly cert: string; readonly key: string } | null;
+  readonly listener: ListenerMode;
+  readonly bodyLimit: number;
+  readonly gracePeriod: number;
+  readonly startupTimeout: number;
+  readonly keepAliveTimeout: number;
+  readonly headersTimeout: number;
+  readonly requestTimeout: number;
+  readonly sessionIdleTimeout: number;
+  readonly maxConcurrentStreams: number;
+  readonly logLevel: LogLevel;
+  readonly handleSignals: boolean;
+}
+
+export const DEFAULTS = {
+  host: '0.0.0.0',
+  port: 8080,
+  pinnedWorkers: 0,
+  pooledWorkers: 0,
+  pooledIsolates: 0,
+  listener: 'auto',
+  bodyLimit: 1024 * 1024,
+  gracePeriod: 10_000,
+  startupTimeout: 30_000,
+  keepAliveTimeout: 5_000,
+  headersTimeout: 60_000,
+  requestTimeout: 300_000,
+  sessionIdleTimeout: 300_000,
+  maxConcurrentStreams: 100,
+  logLevel: 'info',
+  handleSignals: true,
+} as const satisfies Omit<ResolvedOptions, 'tls'>;
+
+export interface OptionError {
+  /** The option's name as the caller spelled it (`pinnedWorkers`; the CLI maps it to `--pinned`). */
+  readonly option: string;
+  readonly message: string;
+}
+
+type Check = (value: unknown) => string | null;
+
+const integer =
+  (min: number, max = Number.MAX_SAFE_INTEGER): Check =>
+  (value) =>
+    typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max
+      ? null
+      : `expected an integer from ${min} to ${max === Number.MAX_SAFE_INTEGER ? 'up' : max}, got ${describe(value)}`;
+
+const oneOf =
+  (choices: readonly string[]): Check =>
+  (value) =>
+    typeof value === 'string' && choices.includes(value)
+      ? null
+      : `expected one of ${choices.join(', ')}, got ${describe(value)}`;
+
+const CHECKS: Record<keyof Omit<ServeOptions, 'tls'>, Check> = {
+  host: (value) => (typeof value === 'string' && value.length > 0 ? null : `expected a host name or IP address, got ${describe(value)}`),
+  port: integer(0, 65535),
+  pinnedWorkers: integer(0, 1024),
+  pooledWorkers: integer(0, 65536),
+  pooledIsolates: integer(0, 1024),
+  listener: oneOf(['auto', 'reuseport', 'acceptor']),
+  bodyLimit: integer(0),
+  gracePeriod: integer(0),
+  startupTimeout: integer(1),
+  keepAliveTimeout: integer(0),
+  headersTimeout: integer(1),
+  requestTimeout: integer(0),
+  sessionIdleTimeout: integer(0),
+  maxConcurrentStreams: integer(1, 2 ** 31 - 1),
+  logLevel: oneOf(LOG_LEVELS),
+  handleSignals: (value) => (typeof value === 'boolean' ? null : `expected true or false, got ${describe(value)}`),
+};
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
+
+function pem(value: unknown): string | null {
+  if (typeof value === 'string' && value.length > 0) return value;
+  if (value instanceof Uint8Array && value.length > 0) return Buffer.from(value).toString('utf8');
+  return null;
+}
+
+/** Validates `input` and fills in defaults and the automatic values (0 = auto). */
+export function resolveOptions(input: unknown): Result<ResolvedOptions, OptionError> {
+  if (input === undefined) input = {};
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    return err({ option: 'options', message: `options must be an object, got ${describe(input)}` });
+  }
+  // Only the object's own properties count, as they are the only ones checked: a value inherited
+  // from a prototype (or a name like "toString") is never read.
+  const given: Record<string, unknown> = Object.create(null);
+  for (const name of Object.keys(input)) given[name] = (input as Record<string, unknown>)[name];
+  for (const name of Object.keys(given)) {
+    if (given[name] === undefined) continue;
+    if (name === 'tls') continue;
+    const check = Object.hasOwn(CHECKS, name) ? CHECKS[name as keyof typeof CHECKS] : undefined;
+    if (check === undefined) return err({ option: name, message: `unknown option ${JSON.stringify(name)}` });
+    const problem = check(given[name]);
+    if (problem !== null) return err({ option: name, message: `invalid value for ${name}: ${problem}` });
+  }
+
+  let tlsOption: ResolvedOptions['tls'] = null;
+  if (given['tls'] !== undefined) {
+    const t = given['tls'] as Record<string, unknown> | null;
+    const cert = typeof t === 'object' && t !== null ? pem(t['cert']) : null;
+    const key = typeof t === 'object' && t !== null ? pem(t['key']) : null;
+    if (cert === null || key === null) {
+      return err({ option: 'tls', message: 'invalid value for tls: expected { cert, key } with PEM strings or bytes' });
+    }
+    tlsOption = { cert, key };
+  }
+
+  const pick = <K extends keyof typeof DEFAULTS>(name: K): (typeof DEFAULTS)[K] =>
+    (given[name] ?? DEFAULTS[name]) as (typeof DEFAULTS)[K];
+
+  const pinned = pick('pinnedWorkers');
+  const pooled = pick('pooledWorkers');
+  const isolates = pick('pooledIsolates');
+  if (pooled === 0 && isolates > 0) {
+    return err({ option: 'pooledIsolates', message: 'pooledIsolates needs pooledWorkers > 0 (pooledWorkers = 0 means no pool)' });
+  }
+  if (pooled > 0 && isolates > pooled) {
+    return err({
+      option: 'pooledIsolates',
+      message: `pooledIsolates (${isolates}) cannot exceed pooledWorkers (${pooled}): each isolate needs at least one task slot`,
+    });
+  }
+
+  const headersTimeout = pick('headersTimeout');
+  const requestTimeout = pick('requestTimeout');
+  if (requestTimeout > 0 && headersTimeout > requestTimeout) {
+    return err({
+      option: 'headersTimeout',
+      message: `headersTimeout (${headersTimeout}) cannot exceed requestTimeout (${requestTimeout})`,
+    });
+  }
+
+  return ok({
+    host: pick('host'),
+    port: pick('port'),
+    pinnedWorkers: pinned === 0 ? os.availableParallelism() : pinned,
+    pooledWorkers: pooled,
+    pooledIsolates: pooled === 0 ? 0 : isolates === 0 ? Math.ceil(pooled / 2) : isolates,
+    tls: tlsOption,
+    listener: pick('listener'),
+    bodyLimit: pick('bodyLimit'),
+    gracePeriod: pick('gracePeriod'),
+    startupTimeout: pick('startupTimeout'),
+    keepAliveTimeout: pick('keepAliveTimeout'),
+    headersTimeout,
+    requestTimeout,
+    sessionIdleTimeout: pick('sessionIdleTimeout'),
+    maxConcurrentStreams: pick('maxConcurrentStreams'),
+    logLevel: pick('logLevel'),
+    handleSignals: pick('handleSignals'),
+  });
+}

@@ -1,0 +1,18 @@
+/**
+ * FasterAPI for Node.js: HTTP/2 and HTTP/1.1 on several V8 isolates in one process.
+ *
+ *   import { App } from 'fasterapi';
+ *   const app = new App();
+ *   app.get('/', () => 'Hello');
+ *   export default app;          // then: fasterapi serve app.ts
+ */
+
+export { App, type Handler, type HandlerResult, type RouteInfo, type RouteOptions } from './app/app.ts';
+export { Request, type IncomingHeaders, type IsolateInfo, type Query } from './app/request.ts';
+export { reply, Response, type HeaderValue, type OutgoingHeaders, type Reply, type ReplyInit } from './app/response.ts';
+export { DEFAULTS, type ListenerMode, type ServeOptions } from './config/options.ts';
+export { ErrorCode, FasterApiError, HttpError, isFasterApiError, isHttpError } from './core/errors.ts';
+export type { LogLevel } from './core/log.ts';
+export { andThen, err, fromPromise, fromThrowable, isErr, isOk, map, ok, unwrapOr, type Err, type Ok, type Result } from './core/result.ts';
+export { serve, type Server } from './server/serve.ts';
+export type { WorkerEvent } from './server/supervisor.ts';

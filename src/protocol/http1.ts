@@ -1,0 +1,50 @@
+/**
+ * HTTP/1.1 on Node's llhttp-backed `node:http` server. The server never listens itself: the
+ * connection layer hands it sockets (`emit('connection')`) once it has told HTTP/1.1 from h2c.
+ */
+
+import http from 'node:http';
+import type { Outgoing } from '../app/response.ts';
+import { bodyLength, type ProtocolAdapter } from './adapter.ts';
+
+export type Http1RequestListener = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+export interface Http1Limits {
+  readonly keepAliveTimeout: number;
+  readonly headersTimeout: number;
+  readonly requestTimeout: number;
+}
+
+export function createHttp1Engine(limits: Http1Limits, onRequest: Http1RequestListener): http.Server {
+  const server = http.createServer(
+    {
+      keepAliveTimeout: limits.keepAliveTimeout,
+      headersTimeout: limits.headersTimeout,
+      requestTimeout: limits.requestTimeout,
+      // Requests carrying `Upgrade: h2c` are served as HTTP/1.1, which RFC 9113 §3.1 allows;
+      // clients that want HTTP/2 in cleartext use prior knowledge on the same port.
+      shouldUpgradeCallback: () => false,
+    },
+    onRequest,
+  );
+  // Node's HTTP server starts its connection bookkeeping (idle tracking for
+  // closeIdleConnections, the headers and request timeout checks) on 'listening'. This server
+  // receives its sockets from the connection layer instead of a listen() of its own, so it is
+  // told once here that connections are coming.
+  server.emit('listening');
+  return server;
+}
+
+export const http1Adapter: ProtocolAdapter<http.ServerResponse> = {
+  name: 'h1',
+  send(res, outgoing: Outgoing, head, closeAfter) {
+    if (res.headersSent || res.destroyed) return;
+    const headers = outgoing.headers as Record<string, string | readonly string[]>;
+    const body = outgoing.body;
+    if (body !== null) headers['content-length'] = String(bodyLength(body));
+    if (closeAfter) headers['connection'] = 'close';
+    res.writeHead(outgoing.status, headers as http.OutgoingHttpHeaders);
+    if (body === null || head) res.end();
+    else res.end(body);
+  },
+};

@@ -1,0 +1,66 @@
+/**
+ * HTTP/2 on Node's nghttp2-backed `node:http2` core API (streams, not the compatibility layer).
+ * Like the HTTP/1.1 engine it never listens: it receives sockets that start with the HTTP/2
+ * preface (h2c) or negotiated `h2` over TLS.
+ */
+
+import http2 from 'node:http2';
+import type { Outgoing } from '../app/response.ts';
+import { bodyLength, type ProtocolAdapter } from './adapter.ts';
+
+export type Http2StreamListener = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void;
+
+export interface Http2Limits {
+  /** Idle time after which a session with no open streams is closed, in ms. */
+  readonly sessionIdleTimeout: number;
+  readonly maxConcurrentStreams: number;
+}
+
+/** Header names that are meaningful only to HTTP/1.1 and forbidden in HTTP/2 (RFC 9113 §8.2.2). */
+const CONNECTION_SPECIFIC = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'] as const;
+
+function ignore(): void {}
+
+export function createHttp2Engine(
+  limits: Http2Limits,
+  sessions: Set<http2.ServerHttp2Session>,
+  onStream: Http2StreamListener,
+): http2.Http2Server {
+  const server = http2.createServer({
+    settings: { maxConcurrentStreams: limits.maxConcurrentStreams },
+  });
+  server.on('session', (session) => {
+    sessions.add(session);
+    session.setTimeout(limits.sessionIdleTimeout, () => session.close());
+    // A protocol error on one session must not become an uncaught exception in the worker.
+    session.on('error', ignore);
+    session.once('close', () => sessions.delete(session));
+  });
+  server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+    // A stream reset by the client emits 'error'; without a listener it would be thrown.
+    stream.on('error', ignore);
+    onStream(stream, headers);
+  });
+  return server;
+}
+
+export const http2Adapter: ProtocolAdapter<http2.ServerHttp2Stream> = {
+  name: 'h2',
+  send(stream, outgoing: Outgoing, head, closeAfter) {
+    if (stream.destroyed || stream.headersSent) return;
+    const headers = outgoing.headers as Record<string, string | number | readonly string[]>;
+    for (const name of CONNECTION_SPECIFIC) if (name in headers) delete headers[name];
+    headers[':status'] = outgoing.status;
+    const body = outgoing.body;
+    if (body !== null) headers['content-length'] = bodyLength(body);
+    if (body === null || head) {
+      stream.respond(headers as http2.OutgoingHttpHeaders, { endStream: true });
+    } else {
+      stream.respond(headers as http2.OutgoingHttpHeaders);
+      stream.end(body);
+    }
+    // RFC 9113 §8.1: after a complete response, a server may stop a request body it will not read
+    // with RST_STREAM(NO_ERROR).
+    if (closeAfter && !stream.readableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+  },
+};

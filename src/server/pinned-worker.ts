@@ -1,0 +1,146 @@
+/**
+ * A pinned worker isolate: imports the app, builds its route table, owns its connections and runs
+ * handlers inline on its own event loop. It talks to the supervisor only about its lifecycle
+ * (see messages.ts); requests never leave this thread.
+ */
+
+import net from 'node:net';
+import type http2 from 'node:http2';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
+import { createLogger } from '../core/log.ts';
+import { createHttp1Engine } from '../protocol/http1.ts';
+import { createHttp2Engine } from '../protocol/http2.ts';
+import { createTlsFront, sniffCleartext, type Engines } from '../protocol/connection.ts';
+import { createExchange, type ExchangeContext } from './exchange.ts';
+import { listen } from './listen.ts';
+import { loadApp } from './load-app.ts';
+import type { FromWorker, PinnedWorkerData, ToWorker } from './messages.ts';
+
+const port = parentPort;
+if (port === null) throw new Error('pinned-worker.ts runs only as a worker thread');
+const data = workerData as PinnedWorkerData;
+const log = createLogger(data.logLevel);
+
+function send(message: FromWorker): void {
+  port!.postMessage(message);
+}
+
+const loaded = await loadApp(data.appUrl);
+if (!loaded.ok) {
+  // The supervisor terminates this worker on `failed`; keeping the port open until then makes
+  // sure the message is delivered.
+  send({ type: 'failed', code: loaded.error.code, message: loaded.error.message });
+} else {
+  startServing(loaded.value);
+}
+
+function startServing(table: ExchangeContext['table']): void {
+  const ctx: ExchangeContext = {
+    table,
+    bodyLimit: data.bodyLimit,
+    isolate: { kind: 'pinned', index: data.index, threadId },
+    log,
+    inFlight: 0,
+    draining: false,
+  };
+  const exchange = createExchange(ctx);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const engines: Engines = {
+    h1: createHttp1Engine(data.limits, exchange.onHttp1Request),
+    h2: createHttp2Engine(
+      { sessionIdleTimeout: data.limits.sessionIdleTimeout, maxConcurrentStreams: data.limits.maxConcurrentStreams },
+      sessions,
+      exchange.onHttp2Stream,
+    ),
+  };
+  // During shutdown a connection reaching an engine (a TLS handshake or preface that completed
+  // late) has no request in flight yet: it is closed instead of served.
+  for (const engine of [engines.h1, engines.h2]) {
+    engine.prependListener('connection', (socket: net.Socket) => {
+      if (ctx.draining) socket.destroy();
+    });
+  }
+  const tlsFront = data.tls === null ? null : createTlsFront(data.tls, engines, data.limits.handshakeTimeout);
+
+  /** Every raw connection this worker owns, until it closes. */
+  const connections = new Set<net.Socket>();
+  /** Cleartext connections whose protocol is not known yet (no request can be in flight). */
+  const sniffing = new Set<net.Socket>();
+
+  function onConnection(socket: net.Socket): void {
+    if (ctx.draining) {
+      socket.destroy();
+      return;
+    }
+    connections.add(socket);
+    socket.once('close', () => {
+      connections.delete(socket);
+      sniffing.delete(socket);
+      if (connections.size === 0) onAllClosed?.();
+    });
+    if (tlsFront !== null) {
+      tlsFront.emit('connection', socket);
+    } else {
+      sniffing.add(socket);
+      sniffCleartext(socket, engines, data.limits.headersTimeout, () => sniffing.delete(socket));
+    }
+  }
+
+  let listener: net.Server | null = null;
+  /** Set while draining: called when the last connection has closed. */
+  let onAllClosed: (() => void) | undefined;
+
+  port!.on('message', (message: ToWorker) => {
+    switch (message.type) {
+      case 'listen':
+        if (message.mode === 'acceptor') {
+          send({ type: 'listening', port: message.port });
+          return;
+        }
+        listener = net.createServer(onConnection);
+        void listen(listener, message.host, message.port, true).then((bound) => {
+          if (bound.ok) send({ type: 'listening', port: bound.value });
+          else send({ type: 'failed', code: bound.error.code, message: bound.error.message });
+        });
+        return;
+      case 'connection':
+        onConnection(message.socket);
+        return;
+      case 'shutdown':
+        void drain(message.graceMs);
+        return;
+    }
+  });
+
+  send({ type: 'routes', routes: table.routes.map(({ id, method, path, pool }) => ({ id, method, path, pool })) });
+
+  /**
+   * Graceful shutdown: stop accepting, GOAWAY every HTTP/2 session (open streams finish), close
+   * idle HTTP/1.1 connections (busy ones close after their response), then wait for the last
+   * connection to go, at most `graceMs`, and cut what is left.
+   */
+  async function drain(graceMs: number): Promise<void> {
+    ctx.draining = true;
+    listener?.close();
+    for (const socket of sniffing) socket.destroy();
+    for (const session of sessions) session.close();
+    engines.h1.closeIdleConnections();
+
+    if (connections.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs);
+        onAllClosed = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    const forced = connections.size;
+    for (const session of sessions) session.destroy();
+    for (const socket of connections) socket.destroy();
+    engines.h1.close(() => {});
+    engines.h2.close(() => {});
+    // The supervisor terminates this thread on `drained`.
+    send({ type: 'drained', forced });
+  }
+}

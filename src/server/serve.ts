@@ -1,0 +1,139 @@
+/**
+ * `serve()`: the programmatic twin of `fasterapi serve`. Starts the supervisor and its pinned
+ * workers on the app module, prints the banner, and returns a handle to the running server.
+ */
+
+import { existsSync, statSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createSecureContext } from 'node:tls';
+import { routeLabel } from '../app/app.ts';
+import { resolveOptions, type ResolvedOptions, type ServeOptions } from '../config/options.ts';
+import { ErrorCode, FasterApiError } from '../core/errors.ts';
+import { createLogger, type Logger } from '../core/log.ts';
+import { chooseListenMode } from './listener-mode.ts';
+import type { ListenMode } from './messages.ts';
+import { Supervisor } from './supervisor.ts';
+
+export interface Server {
+  /** The interface listened on, as configured. */
+  readonly host: string;
+  /** The bound port (the real one when `port: 0` was asked for). */
+  readonly port: number;
+  /** A URL that reaches the server from this machine, e.g. `http://127.0.0.1:8080`. */
+  readonly url: string;
+  /** `reuseport` or `acceptor`. */
+  readonly listener: ListenMode;
+  /** The resolved options, with automatic values filled in. */
+  readonly options: ResolvedOptions;
+  /** Thread ids of the pinned workers serving now. */
+  readonly workerThreadIds: readonly number[];
+  /** Graceful shutdown: stop accepting, let in-flight requests finish within `gracePeriod`. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves the app module at `appModule` (a path or file URL whose default export is an `App`).
+ * Rejects with a `FasterApiError` whose `code` says what went wrong (see docs/errors.md).
+ */
+export async function serve(appModule: string | URL, options?: ServeOptions): Promise<Server> {
+  const resolved = resolveOptions(options);
+  if (!resolved.ok) throw new FasterApiError(ErrorCode.INVALID_OPTION, resolved.error.message);
+  const opts = resolved.value;
+  const log = createLogger(opts.logLevel);
+
+  const appUrl = locateApp(appModule);
+  if (opts.tls !== null) checkTls(opts.tls);
+  const mode = chooseListenMode(opts.listener);
+  if (!mode.ok) throw new FasterApiError(mode.error.code, mode.error.message);
+
+  const supervisor = new Supervisor(appUrl, opts, mode.value, log);
+  const started = await supervisor.start();
+  if (!started.ok) throw new FasterApiError(started.error.code, started.error.message);
+
+  const connectHost = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
+  const url = `${opts.tls === null ? 'http' : 'https'}://${connectHost.includes(':') ? `[${connectHost}]` : connectHost}:${supervisor.port}`;
+  printBanner(log, supervisor, opts, mode.value, url);
+
+  let signalCleanup = (): void => {};
+  const server: Server = {
+    host: opts.host,
+    port: supervisor.port,
+    url,
+    listener: mode.value,
+    options: opts,
+    get workerThreadIds() {
+      return supervisor.threadIds;
+    },
+    async close() {
+      signalCleanup();
+      await supervisor.close();
+    },
+  };
+  if (opts.handleSignals) signalCleanup = handleSignals(server, log, opts.gracePeriod);
+  return server;
+}
+
+function locateApp(appModule: string | URL): string {
+  let path: string;
+  try {
+    path = appModule instanceof URL || appModule.startsWith('file:') ? fileURLToPath(appModule) : resolvePath(appModule);
+  } catch {
+    throw new FasterApiError(ErrorCode.APP_NOT_FOUND, `app module ${String(appModule)} is not a file path or file: URL`);
+  }
+  if (!existsSync(path) || !statSync(path).isFile()) {
+    throw new FasterApiError(ErrorCode.APP_NOT_FOUND, `app module not found: ${path}`);
+  }
+  return pathToFileURL(path).href;
+}
+
+function checkTls(tls: { readonly cert: string; readonly key: string }): void {
+  try {
+    createSecureContext({ cert: tls.cert, key: tls.key });
+  } catch (thrown) {
+    throw new FasterApiError(ErrorCode.TLS, `the TLS certificate and key cannot be used: ${(thrown as Error).message}`);
+  }
+}
+
+function printBanner(log: Logger, supervisor: Supervisor, opts: ResolvedOptions, mode: ListenMode, url: string): void {
+  for (const route of supervisor.routes) {
+    log.info(`✓ Registered handler: ${routeLabel(route)} (ID: ${route.id})${route.pool ? ' [pool]' : ''}`);
+  }
+  const protocols = opts.tls === null ? 'h2c + HTTP/1.1' : 'TLS: h2 + HTTP/1.1 via ALPN';
+  log.info(`Starting HTTP/2 server on ${opts.host}:${supervisor.port} (${protocols})`);
+  log.info(`Event loop workers: ${opts.pinnedWorkers}`);
+  log.info(`Pinned isolates: ${opts.pinnedWorkers}`);
+  log.info(`Pooled workers: ${opts.pooledWorkers}`);
+  log.info(`Pooled isolates: ${opts.pooledIsolates}`);
+  log.info(
+    `Listener: ${mode === 'reuseport' ? 'SO_REUSEPORT, one listening socket per pinned worker' : 'acceptor on the main thread, sockets handed to pinned workers'}`,
+  );
+  if (opts.pooledWorkers > 0 || supervisor.routes.some((r) => r.pool)) {
+    log.info('Note: the pooled executor is not active in this version; pool routes run inline on pinned workers.');
+  }
+  log.info(`Ready: ${url}`);
+}
+
+/** SIGINT/SIGTERM: graceful close, then exit 0. A second signal exits at once. */
+function handleSignals(server: Server, log: Logger, grace: number): () => void {
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      log.warn(`${signal} again: exiting now`);
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    }
+    stopping = true;
+    log.info(`${signal}: shutting down gracefully (up to ${grace} ms for in-flight requests; ${signal} again to exit now)`);
+    void server.close().then(() => {
+      log.info('Server closed');
+      process.exit(0);
+    });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return () => {
+    if (stopping) return;
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+}

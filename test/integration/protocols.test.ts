@@ -1,0 +1,6 @@
+import { protocolSuite } from './protocol-suite.ts';
+
+protocolSuite('reuseport', false);
+protocolSuite('reuseport', true);
+protocolSuite('acceptor', false);
+protocolSuite('acceptor', true);
