@@ -22,11 +22,17 @@ export type Handler = (req: Request, res: Response) => HandlerResult | Promise<H
 
 export interface RouteOptions {
   /**
-   * Run this route on the pooled executor (for CPU-bound work), so it never blocks the event loop
-   * of the worker that owns the connection.
-   * @default false
+   * Where the route runs. `true`: always on the pooled executor (for CPU-bound work), so it never
+   * blocks the event loop of the worker that owns the connection. `false`: always inline on the
+   * pinned worker. Unset: inline, but spilled to the pool while the pinned worker is saturated.
+   * @default undefined
    */
   readonly pool?: boolean;
+  /**
+   * Time the handler may take before the client gets a 504, in ms; 0 for no limit. A pooled
+   * isolate stuck in synchronous code past it is replaced. Defaults to the server's `handlerTimeout`.
+   */
+  readonly timeout?: number;
 }
 
 export interface Route {
@@ -35,7 +41,12 @@ export interface Route {
   readonly method: string;
   readonly path: string;
   readonly handler: Handler;
-  readonly pool: boolean;
+  /** `true` always pooled, `false` never, `undefined` inline with spill-over. */
+  readonly pool: boolean | undefined;
+  /** Per-route timeout in ms, or `undefined` for the server's `handlerTimeout`. */
+  readonly timeout: number | undefined;
+  /** The handler declares `(req, res)`, so it gets a `Response` of its own. */
+  readonly wantsResponse: boolean;
 }
 
 /** The part of a route every isolate must agree on (handlers themselves cannot be compared). */
@@ -43,7 +54,8 @@ export interface RouteInfo {
   readonly id: number;
   readonly method: string;
   readonly path: string;
-  readonly pool: boolean;
+  readonly pool: boolean | undefined;
+  readonly timeout: number | undefined;
 }
 
 const APP = Symbol.for('fasterapi.app');
@@ -97,7 +109,7 @@ export class App {
 
   /** The registered routes, in ID order. */
   routes(): RouteInfo[] {
-    return this.#routes.map(({ id, method, path, pool }) => ({ id, method, path, pool }));
+    return this.#routes.map(routeInfo);
   }
 
   #add(method: string, path: string, handler: Handler, options: RouteOptions | undefined): this {
@@ -111,12 +123,25 @@ export class App {
     if (typeof handler !== 'function') {
       throw new FasterApiError(ErrorCode.ROUTE_DEFINITION, `the handler for ${where} must be a function`);
     }
-    const route: Route = { id: this.#routes.length, method, path, handler, pool: options?.pool === true };
+    const timeout = options?.timeout;
+    if (timeout !== undefined && (!Number.isInteger(timeout) || timeout < 0)) {
+      throw new FasterApiError(ErrorCode.ROUTE_DEFINITION, `the timeout of ${where} must be a whole number of ms (0 for none)`);
+    }
+    const pool = options?.pool;
+    if (pool !== undefined && typeof pool !== 'boolean') {
+      throw new FasterApiError(ErrorCode.ROUTE_DEFINITION, `the pool option of ${where} must be true or false`);
+    }
+    const route: Route = { id: this.#routes.length, method, path, handler, pool, timeout, wantsResponse: handler.length >= 2 };
     const added = this.#router.add(method, path, route);
     if (!added.ok) throw new FasterApiError(ErrorCode.ROUTE_DEFINITION, added.error);
     this.#routes.push(route);
     return this;
   }
+}
+
+/** The comparable part of a route. */
+export function routeInfo({ id, method, path, pool, timeout }: Route): RouteInfo {
+  return { id, method, path, pool, timeout };
 }
 
 /** The table behind an App-like value, or `null` if `value` is not an App. */

@@ -25,7 +25,13 @@ export type Fault =
       readonly headers: Readonly<Record<string, string | readonly string[]>> | undefined;
     }
   /** A bug: the handler threw, or returned what cannot be sent. Logged with `errorId`. */
-  | { readonly kind: 'internal'; readonly code: Code; readonly errorId: string };
+  | { readonly kind: 'internal'; readonly code: Code; readonly errorId: string }
+  /** The handler ran past its timeout (504). */
+  | { readonly kind: 'timeout'; readonly timeoutMs: number }
+  /** No capacity: the pool and its queues are full (503 + Retry-After). */
+  | { readonly kind: 'overloaded' }
+  /** The pooled isolate running the task died or was replaced before answering (503). */
+  | { readonly kind: 'unavailable' };
 
 export type Execution = Result<Outgoing, Fault>;
 
@@ -95,10 +101,25 @@ export function errorResponse(
   return { status, headers: { ...extra?.headers, 'content-type': JSON_TYPE }, body: JSON.stringify(body) };
 }
 
+/** Seconds a client is asked to wait before retrying after a 503. */
+export const RETRY_AFTER_SECONDS = 1;
+
 /** The response a fault is answered with. Internal faults never reveal more than their id. */
 export function faultResponse(fault: Fault): Outgoing {
-  if (fault.kind === 'http') {
-    return errorResponse(fault.status, fault.detail, fault.headers === undefined ? undefined : { headers: fault.headers });
+  switch (fault.kind) {
+    case 'http':
+      return errorResponse(fault.status, fault.detail, fault.headers === undefined ? undefined : { headers: fault.headers });
+    case 'internal':
+      return errorResponse(500, 'Internal Server Error', { errorId: fault.errorId });
+    case 'timeout':
+      return errorResponse(504, `The handler did not answer within ${fault.timeoutMs} ms`);
+    case 'overloaded':
+      return errorResponse(503, 'The server is overloaded; retry later', {
+        headers: { 'retry-after': String(RETRY_AFTER_SECONDS) },
+      });
+    case 'unavailable':
+      return errorResponse(503, 'The isolate running this request stopped; retry later', {
+        headers: { 'retry-after': String(RETRY_AFTER_SECONDS) },
+      });
   }
-  return errorResponse(500, 'Internal Server Error', { errorId: fault.errorId });
 }

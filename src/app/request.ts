@@ -126,9 +126,14 @@ export function bodyTooLarge(limit: number): HttpError {
   });
 }
 
-function readBody(stream: BodySource, limit: number): Promise<Uint8Array> {
+/** Reads a whole body, at most `limit` bytes; rejects with a 413 or 400 `HttpError`. */
+export function readBody(stream: BodySource, limit: number): Promise<Uint8Array> {
   if (stream instanceof Uint8Array) return Promise.resolve(stream);
   if (stream.readableEnded) return Promise.resolve(EMPTY_BYTES);
+  // A stream that is already gone will emit nothing more.
+  if (stream.destroyed || stream.readableAborted || stream.errored !== null) {
+    return Promise.reject(new HttpError(400, 'The request was closed before its body was complete', { code: ErrorCode.BAD_REQUEST }));
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

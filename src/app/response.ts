@@ -24,7 +24,10 @@ export interface Outgoing {
   readonly body: string | Uint8Array | null;
 }
 
-/** FasterAPI's `(req, res)` style: set fields on `res` and return nothing. */
+/**
+ * FasterAPI's `(req, res)` style: set fields on `res` and return nothing. A handler gets its own
+ * `res` when it declares two parameters; others share a frozen, empty one.
+ */
 export class Response {
   /** @default 200 */
   status = 200;
@@ -47,6 +50,9 @@ export class Response {
     return this.#headers !== undefined;
   }
 }
+
+/** What handlers that declare fewer than two parameters get as `res`: status 200, no body. */
+export const NO_RESPONSE = Object.freeze(new Response()) as Response;
 
 const REPLY = Symbol.for('fasterapi.reply');
 
@@ -82,8 +88,32 @@ const TEXT = 'text/plain; charset=utf-8';
 const JSON_TYPE = 'application/json; charset=utf-8';
 const BINARY = 'application/octet-stream';
 
-/** Headers the server computes itself; a value set by a handler is ignored. */
-const FRAMING_HEADERS = new Set(['content-length', 'transfer-encoding']);
+/**
+ * Headers a handler may not set, left out of the response: framing and hop-by-hop headers the
+ * server manages itself (content-length is computed, keep-alive is the server's), and request-only
+ * or HTTP/2-forbidden ones that one of the protocols would refuse to send. `connection` is kept
+ * for HTTP/1.1 (`connection: close`) and dropped by the HTTP/2 adapter.
+ */
+const SERVER_MANAGED = new Set([
+  'content-length',
+  'transfer-encoding',
+  'keep-alive',
+  'proxy-connection',
+  'upgrade',
+  'te',
+  'trailer',
+  'http2-settings',
+]);
+
+/** Headers that may appear once per response (node:http2 refuses a list for them). */
+const SINGLE_VALUE = new Set([
+  'access-control-allow-credentials', 'access-control-max-age', 'access-control-request-method', 'age',
+  'authorization', 'content-encoding', 'content-language', 'content-location', 'content-md5', 'content-range',
+  'content-type', 'date', 'dnt', 'etag', 'expires', 'from', 'host', 'if-match', 'if-modified-since',
+  'if-none-match', 'if-range', 'if-unmodified-since', 'last-modified', 'location', 'max-forwards',
+  'proxy-authorization', 'range', 'referer', 'retry-after', 'tk', 'upgrade-insecure-requests', 'user-agent',
+  'x-content-type-options',
+]);
 
 /** Turns a handler's return value (and its `res`) into an `Outgoing`. */
 export function toOutgoing(returned: unknown, res: Response): Result<Outgoing, InvalidOutput> {
@@ -103,9 +133,20 @@ function build(
   if (!Number.isInteger(status) || status < 200 || status > 599) {
     return err({ code: ErrorCode.HANDLER, message: `invalid response status ${String(status)} (expected 200-599)` });
   }
-  const encoded = encodeBody(body);
-  if (!encoded.ok) return encoded;
-  const [bytes, derivedType] = encoded.value;
+  let bytes: string | Uint8Array | null;
+  let derivedType: string | null;
+  // The common bodies first, without the generic encoder's allocations.
+  if (typeof body === 'string') {
+    bytes = body;
+    derivedType = TEXT;
+  } else if (body instanceof Uint8Array) {
+    bytes = body;
+    derivedType = BINARY;
+  } else {
+    const encoded = encodeBody(body);
+    if (!encoded.ok) return encoded;
+    [bytes, derivedType] = encoded.value;
+  }
   const noBody = status === 204 || status === 304;
 
   const out: Record<string, string | readonly string[]> = {};
@@ -134,8 +175,19 @@ export function copyHeaders(
     const checked = checkHeader(name, headers[name] as HeaderValue);
     if (!checked.ok) return checked;
     const lower = name.toLowerCase();
-    if (FRAMING_HEADERS.has(lower) || (Array.isArray(checked.value) && checked.value.length === 0)) continue;
-    into[lower] = checked.value;
+    if (SERVER_MANAGED.has(lower)) continue;
+    let value = checked.value;
+    if (typeof value !== 'string') {
+      if (value.length === 0) continue;
+      if (value.length === 1) value = value[0] as string;
+      else if (SINGLE_VALUE.has(lower)) {
+        return err({
+          code: ErrorCode.INVALID_RESPONSE_HEADER,
+          message: `invalid response header ${JSON.stringify(name)}: it may have one value, got ${value.length}`,
+        });
+      }
+    }
+    into[lower] = value;
   }
   return ok(into);
 }

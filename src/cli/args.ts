@@ -36,6 +36,13 @@ const FLAGS = {
   'request-timeout': { option: 'requestTimeout', kind: 'ms' },
   'session-idle-timeout': { option: 'sessionIdleTimeout', kind: 'ms' },
   'max-concurrent-streams': { option: 'maxConcurrentStreams', kind: 'count' },
+  'handler-timeout': { option: 'handlerTimeout', kind: 'ms' },
+  'spill-in-flight': { option: 'spillInFlight', kind: 'count' },
+  'spill-loop-delay': { option: 'spillLoopDelay', kind: 'ms' },
+  'pool-queue-limit': { option: 'poolQueueLimit', kind: 'count' },
+  'pool-ring-size': { option: 'poolRingSize', kind: 'bytes' },
+  'pool-memory-limit': { option: 'poolMemoryLimit', kind: 'count' },
+  'pool-poll': { option: 'poolPoll', kind: 'count' },
   'log-level': { option: 'logLevel', kind: 'text' },
 } as const satisfies Record<string, { option: keyof ServeOptions; kind: Kind }>;
 
@@ -69,6 +76,13 @@ Options:
   --request-timeout <time>      time to receive a whole HTTP/1.1 request (default 300s)
   --session-idle-timeout <time> HTTP/2 session idle timeout (default 300s)
   --max-concurrent-streams <n>  HTTP/2 streams per session (default 100)
+  --handler-timeout <time>      time a handler may take before a 504, 0 = none (default 30s)
+  --spill-in-flight <n>         requests in flight on a pinned worker before it spills to the pool (default 1024)
+  --spill-loop-delay <time>     event-loop delay of a pinned worker before it spills to the pool (default 50ms)
+  --pool-queue-limit <n>        tasks a pooled isolate may queue beyond its slots (default 64)
+  --pool-ring-size <size>       bytes of each pinned↔pooled ring, a power of two (default 256kb)
+  --pool-memory-limit <mb>      heap limit of each pooled isolate in MB, 0 = Node's default (default 0)
+  --pool-poll <µs>              polling after the last ring message before parking (default 0)
   --log-level <level>           debug | info | warn | error | silent (default info)
   --help, -h                    show this help
   --version, -v                 show the version

@@ -11,11 +11,15 @@ export interface ProtocolAdapter<Native> {
   readonly name: string;
   /**
    * Writes `outgoing` on `native`. `head`: a HEAD request, so headers only (with the
-   * content-length the body would have had). `closeAfter`: end the connection (HTTP/1.1) or the
-   * stream's request side (HTTP/2) after this response, because the request body was not read.
-   * Does nothing if the client has gone.
+   * content-length the body would have had). `abandonBody`: the rest of the request body will
+   * not be read, so end the connection (HTTP/1.1) or reset the stream's request side (HTTP/2)
+   * after this response rather than drain it. `draining`: the server is shutting down, so an
+   * HTTP/1.1 connection closes after this response (HTTP/2 sessions already got GOAWAY).
+   * Does nothing if the client has gone. Throws if the protocol refuses the response.
    */
-  send(native: Native, outgoing: Outgoing, head: boolean, closeAfter: boolean): void;
+  send(native: Native, outgoing: Outgoing, head: boolean, abandonBody: boolean, draining: boolean): void;
+  /** After `send` threw: answer a bare 500 if nothing was sent yet, else cut the response. */
+  fail(native: Native): void;
 }
 
 export function bodyLength(body: string | Uint8Array): number {

@@ -37,14 +37,22 @@ export function createHttp1Engine(limits: Http1Limits, onRequest: Http1RequestLi
 
 export const http1Adapter: ProtocolAdapter<http.ServerResponse> = {
   name: 'h1',
-  send(res, outgoing: Outgoing, head, closeAfter) {
+  send(res, outgoing: Outgoing, head, abandonBody, draining) {
     if (res.headersSent || res.destroyed) return;
     const headers = outgoing.headers as Record<string, string | readonly string[]>;
     const body = outgoing.body;
     if (body !== null) headers['content-length'] = String(bodyLength(body));
-    if (closeAfter) headers['connection'] = 'close';
+    if (abandonBody || draining) headers['connection'] = 'close';
     res.writeHead(outgoing.status, headers as http.OutgoingHttpHeaders);
     if (body === null || head) res.end();
     else res.end(body);
+  },
+  fail(res) {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+    res.end('Internal Server Error');
   },
 };

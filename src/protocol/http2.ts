@@ -16,9 +16,6 @@ export interface Http2Limits {
   readonly maxConcurrentStreams: number;
 }
 
-/** Header names that are meaningful only to HTTP/1.1 and forbidden in HTTP/2 (RFC 9113 §8.2.2). */
-const CONNECTION_SPECIFIC = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'] as const;
-
 function ignore(): void {}
 
 export function createHttp2Engine(
@@ -46,10 +43,12 @@ export function createHttp2Engine(
 
 export const http2Adapter: ProtocolAdapter<http2.ServerHttp2Stream> = {
   name: 'h2',
-  send(stream, outgoing: Outgoing, head, closeAfter) {
+  send(stream, outgoing: Outgoing, head, abandonBody) {
     if (stream.destroyed || stream.headersSent) return;
     const headers = outgoing.headers as Record<string, string | number | readonly string[]>;
-    for (const name of CONNECTION_SPECIFIC) if (name in headers) delete headers[name];
+    // The only connection-specific header a handler can set (the others never get this far,
+    // see response.ts); forbidden in HTTP/2 (RFC 9113 §8.2.2).
+    if (headers['connection'] !== undefined) delete headers['connection'];
     headers[':status'] = outgoing.status;
     const body = outgoing.body;
     if (body !== null) headers['content-length'] = bodyLength(body);
@@ -61,6 +60,15 @@ export const http2Adapter: ProtocolAdapter<http2.ServerHttp2Stream> = {
     }
     // RFC 9113 §8.1: after a complete response, a server may stop a request body it will not read
     // with RST_STREAM(NO_ERROR).
-    if (closeAfter && !stream.readableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+    if (abandonBody && !stream.readableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+  },
+  fail(stream) {
+    if (stream.destroyed) return;
+    if (stream.headersSent) {
+      stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      return;
+    }
+    stream.respond({ ':status': 500, 'content-type': 'text/plain; charset=utf-8' });
+    stream.end('Internal Server Error');
   },
 };

@@ -1,8 +1,16 @@
 /**
- * One request, from either protocol engine to a response: route, check limits, build the
- * `Request`, run the handler inline, send. This is the per-request hot path of a pinned worker:
- * no per-request allocation beyond the request and response objects, no promise for a
- * synchronous handler.
+ * One request, from either protocol engine to a response: route, check limits, decide where the
+ * handler runs (inline here, or on the pooled executor), run it, send. This is the per-request
+ * hot path of a pinned worker. Fast path: an inline route with a synchronous handler allocates
+ * the `Request` and nothing else (no promise, no timer, and no `Response` unless the handler
+ * declares `(req, res)`).
+ *
+ * Where a route runs:
+ *   { pool: true }    always on the pool (503 + Retry-After when the pool and its queues are full)
+ *   { pool: false }   always inline
+ *   unset             inline; while this worker is saturated (too many requests in flight, or
+ *                     its event loop lagging) it spills to the pool if an isolate has an idle
+ *                     slot, and is shed with 503 if none has
  */
 
 import type http from 'node:http';
@@ -10,44 +18,63 @@ import type http2 from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { AppTable, Route } from '../app/app.ts';
 import { errorResponse, faultResponse, invoke, type Execution, type Fault } from '../app/dispatch.ts';
-import type { HttpError } from '../core/errors.ts';
-import { bodyTooLarge, Request, type IncomingHeaders, type IsolateInfo } from '../app/request.ts';
-import { Response, type Outgoing } from '../app/response.ts';
+import { bodyTooLarge, readBody, Request, type IncomingHeaders, type IsolateInfo } from '../app/request.ts';
+import { NO_RESPONSE, Response, type Outgoing } from '../app/response.ts';
+import { isHttpError, type HttpError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
+import { err } from '../core/result.ts';
+import type { PoolClient } from '../executor/pool-client.ts';
+import type { ProtocolAdapter } from '../protocol/adapter.ts';
 import { http1Adapter } from '../protocol/http1.ts';
 import { http2Adapter } from '../protocol/http2.ts';
-import type { ProtocolAdapter } from '../protocol/adapter.ts';
 
 export interface ExchangeContext {
   readonly table: AppTable;
   readonly bodyLimit: number;
   readonly isolate: IsolateInfo;
   readonly log: Logger;
+  /** Default handler timeout in ms (0: none); a route's own `timeout` wins. */
+  readonly handlerTimeout: number;
+  /** The pooled executor, or null when there is no pool. */
+  readonly pool: PoolClient | null;
+  /** Saturation: more requests in flight than this spill eligible routes to the pool. */
+  readonly spillInFlight: number;
+  /** Saturation: an event-loop delay above this (ms) spills eligible routes to the pool. */
+  readonly spillLoopDelay: number;
+  /** Recent event-loop delay in ms, kept up to date by the worker. */
+  loopDelay: number;
   /** Requests whose response has not been sent yet. */
   inFlight: number;
   /** Set during shutdown: HTTP/1.1 responses then close their connection. */
   draining: boolean;
 }
 
+const EMPTY_BODY = new Uint8Array(0);
+
 export function createExchange(ctx: ExchangeContext): {
   onHttp1Request: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   onHttp2Stream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void;
 } {
-  function finish<N>(adapter: ProtocolAdapter<N>, native: N, outgoing: Outgoing, head: boolean): void {
+  function finish<N>(adapter: ProtocolAdapter<N>, native: N, outgoing: Outgoing, head: boolean, body: Readable): void {
     ctx.inFlight--;
-    // After a 413 the rest of the body is not read: the connection (HTTP/1.1) or the stream's
-    // request side (HTTP/2) is closed instead of draining an oversized upload.
-    const closeAfter = ctx.draining || outgoing.status === 413;
+    // A body left unread after a 413, or paused mid-way by the body limit, is not drained:
+    // the connection (HTTP/1.1) or the stream's request side (HTTP/2) is closed instead.
+    const abandon = outgoing.status === 413 || (!body.readableEnded && body.isPaused());
     try {
-      adapter.send(native, outgoing, head, closeAfter);
+      adapter.send(native, outgoing, head, abandon, ctx.draining);
     } catch (thrown) {
-      // The client went away between the check and the write; nothing is left to answer.
-      ctx.log.debug(`response on ${adapter.name} not sent: ${(thrown as Error).message}`);
+      // The protocol refused what passed our checks: never leave the client waiting.
+      ctx.log.error(`✗ response could not be sent over ${adapter.name}: ${(thrown as Error).message}`);
+      try {
+        adapter.fail(native);
+      } catch {
+        // The client is gone.
+      }
     }
   }
 
-  function settle<N>(adapter: ProtocolAdapter<N>, native: N, result: Execution, head: boolean): void {
-    finish(adapter, native, result.ok ? result.value : faultResponse(result.error), head);
+  function settle<N>(adapter: ProtocolAdapter<N>, native: N, result: Execution, head: boolean, body: Readable): void {
+    finish(adapter, native, result.ok ? result.value : faultResponse(result.error), head, body);
   }
 
   function handle<N>(
@@ -74,35 +101,62 @@ export function createExchange(ctx: ExchangeContext): {
             : method === 'OPTIONS'
               ? { status: 204, headers: { allow: match.allow }, body: null }
               : errorResponse(405, 'Method Not Allowed', { headers: { allow: match.allow } });
-      finish(adapter, native, outgoing, head);
+      finish(adapter, native, outgoing, head, body);
       return;
     }
 
     const declared = headers['content-length'];
     if (declared !== undefined && Number(declared) > ctx.bodyLimit) {
-      finish(adapter, native, faultResponse(httpFault(bodyTooLarge(ctx.bodyLimit))), head);
+      finish(adapter, native, faultResponse(httpFault(bodyTooLarge(ctx.bodyLimit))), head, body);
       return;
     }
 
     const route: Route = match.value;
-    const req = new Request(
-      method,
-      path,
-      q === -1 ? '' : target.slice(q + 1),
-      match.params,
-      headers,
-      hasPseudoHeaders,
-      body,
-      ctx.bodyLimit,
-      ctx.isolate,
-    );
-    const res = new Response();
-    const result = invoke(route, req, res, ctx.log);
-    if (result instanceof Promise) {
-      result.then((settled) => settle(adapter, native, settled, head));
-    } else {
-      settle(adapter, native, result, head);
+    const rawQuery = q === -1 ? '' : target.slice(q + 1);
+    const timeout = route.timeout ?? ctx.handlerTimeout;
+    const pool = ctx.pool;
+    if (pool !== null && route.pool !== false && (route.pool === true || saturated())) {
+      if (route.pool !== true && !pool.hasIdleSlot()) {
+        finish(adapter, native, faultResponse({ kind: 'overloaded' }), head, body);
+        return;
+      }
+      const submit = (bytes: Uint8Array): void => {
+        void pool
+          .submit({ taskId: 0, routeId: route.id, method, path, rawQuery, params: match.params, headers, body: bytes }, timeout)
+          .then((result) => settle(adapter, native, result, head, body));
+      };
+      if (hasNoBody(headers, hasPseudoHeaders, body)) {
+        submit(EMPTY_BODY);
+      } else {
+        readBody(body, ctx.bodyLimit).then(submit, (thrown: unknown) =>
+          settle(adapter, native, err(isHttpError(thrown) ? httpFault(thrown) : { kind: 'unavailable' }), head, body),
+        );
+      }
+      return;
     }
+
+    const req = new Request(method, path, rawQuery, match.params, headers, hasPseudoHeaders, body, ctx.bodyLimit, ctx.isolate);
+    const result = invoke(route, req, route.wantsResponse ? new Response() : NO_RESPONSE, ctx.log);
+    if (!(result instanceof Promise)) {
+      settle(adapter, native, result, head, body);
+    } else if (timeout === 0) {
+      void result.then((settled) => settle(adapter, native, settled, head, body));
+    } else {
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        settle(adapter, native, err({ kind: 'timeout', timeoutMs: timeout }), head, body);
+      }, timeout);
+      void result.then((settled) => {
+        if (timedOut) return;
+        clearTimeout(timer);
+        settle(adapter, native, settled, head, body);
+      });
+    }
+  }
+
+  function saturated(): boolean {
+    return ctx.inFlight > ctx.spillInFlight || ctx.loopDelay > ctx.spillLoopDelay;
   }
 
   return {
@@ -123,6 +177,14 @@ export function createExchange(ctx: ExchangeContext): {
   };
 }
 
+/** Whether the request certainly has no body, so none needs reading before it goes to the pool. */
+function hasNoBody(headers: IncomingHeaders, http2: boolean, body: Readable): boolean {
+  if (body.readableEnded) return true;
+  if (http2) return (body as http2.ServerHttp2Stream).endAfterHeaders;
+  // HTTP/1.1 framing (RFC 9112 §6.3): no Transfer-Encoding and no (or a zero) Content-Length.
+  return headers['transfer-encoding'] === undefined && (headers['content-length'] === undefined || headers['content-length'] === '0');
+}
+
 /** An absolute-form target (`GET http://host/path`) is routed by its path. */
 function requestTarget(url: string): string {
   if (url.charCodeAt(0) === 47 /* '/' */) return url;
@@ -133,5 +195,5 @@ function requestTarget(url: string): string {
 }
 
 function httpFault(error: HttpError): Fault {
-  return { kind: 'http', status: error.status, detail: error.message, code: error.code, headers: undefined };
+  return { kind: 'http', status: error.status, detail: error.message, code: error.code, headers: error.headers };
 }

@@ -1,8 +1,10 @@
 /** Importing the user's app module inside an isolate, with failures as values. */
 
-import { appTable, type AppTable } from '../app/app.ts';
+import { parentPort } from 'node:worker_threads';
+import { appTable, routeInfo, type AppTable } from '../app/app.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { err, fromPromise, ok, type Result } from '../core/result.ts';
+import type { FromWorker } from './messages.ts';
 
 export interface LoadError {
   readonly code: typeof ErrorCode.APP_LOAD | typeof ErrorCode.APP_EXPORT;
@@ -27,4 +29,21 @@ export async function loadApp(appUrl: string): Promise<Result<AppTable, LoadErro
   }
   table.freeze();
   return ok(table);
+}
+
+/**
+ * The first step of every isolate, pinned or pooled: import the app and report its route table
+ * to the supervisor, or report why it cannot. Returns the table, or null after a failure (the
+ * supervisor then terminates the isolate; the port stays open until then, so the report arrives).
+ */
+export async function loadAndReport(appUrl: string): Promise<AppTable | null> {
+  const loaded = await loadApp(appUrl);
+  const port = parentPort;
+  if (port === null) throw new Error('loadAndReport() runs only in a worker thread');
+  if (!loaded.ok) {
+    port.postMessage({ type: 'failed', code: loaded.error.code, message: loaded.error.message } satisfies FromWorker);
+    return null;
+  }
+  port.postMessage({ type: 'routes', routes: loaded.value.routes.map(routeInfo) } satisfies FromWorker);
+  return loaded.value;
 }

@@ -7,6 +7,7 @@ import type net from 'node:net';
 import type { RouteInfo } from '../app/app.ts';
 import type { ErrorCode } from '../core/errors.ts';
 import type { LogLevel } from '../core/log.ts';
+import type { PoolLinkData, RingPair } from '../executor/topology.ts';
 
 /** Protocol limits a worker applies to its connections, in bytes and milliseconds. */
 export interface ConnectionLimits {
@@ -26,6 +27,11 @@ export interface PinnedWorkerData {
   readonly bodyLimit: number;
   readonly tls: { readonly cert: string; readonly key: string } | null;
   readonly limits: ConnectionLimits;
+  readonly handlerTimeout: number;
+  readonly spillInFlight: number;
+  readonly spillLoopDelay: number;
+  /** The pooled executor's shared memory, or null when there is no pool. */
+  readonly pool: PoolLinkData | null;
 }
 
 export type ListenMode = 'reuseport' | 'acceptor';
@@ -36,7 +42,11 @@ export type ToWorker =
   /** A freshly accepted socket (acceptor mode), transferred to this worker's thread. */
   | { readonly type: 'connection'; readonly socket: net.Socket }
   /** Stop accepting, finish in-flight requests within `graceMs`, then exit. */
-  | { readonly type: 'shutdown'; readonly graceMs: number };
+  | { readonly type: 'shutdown'; readonly graceMs: number }
+  /** Pooled isolate `index` stopped: answer its tasks in flight with 503, send it nothing. */
+  | { readonly type: 'pool-isolate-down'; readonly index: number }
+  /** Pooled isolate `index` serves again, on these fresh rings. */
+  | { readonly type: 'pool-isolate-up'; readonly index: number; readonly rings: RingPair };
 
 export type FromWorker =
   /** The app loaded; its route table, for the supervisor to compare across isolates. */

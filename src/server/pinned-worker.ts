@@ -5,16 +5,21 @@
  */
 
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type http2 from 'node:http2';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { createLogger } from '../core/log.ts';
 import { createHttp1Engine } from '../protocol/http1.ts';
 import { createHttp2Engine } from '../protocol/http2.ts';
 import { createTlsFront, sniffCleartext, type Engines } from '../protocol/connection.ts';
+import { PoolClient } from '../executor/pool-client.ts';
 import { createExchange, type ExchangeContext } from './exchange.ts';
 import { listen } from './listen.ts';
-import { loadApp } from './load-app.ts';
+import { loadAndReport } from './load-app.ts';
 import type { FromWorker, PinnedWorkerData, ToWorker } from './messages.ts';
+
+/** How often the event-loop delay is sampled for the spill-over decision, in ms. */
+const LOOP_SAMPLE_MS = 10;
 
 const port = parentPort;
 if (port === null) throw new Error('pinned-worker.ts runs only as a worker thread');
@@ -25,24 +30,34 @@ function send(message: FromWorker): void {
   port!.postMessage(message);
 }
 
-const loaded = await loadApp(data.appUrl);
-if (!loaded.ok) {
-  // The supervisor terminates this worker on `failed`; keeping the port open until then makes
-  // sure the message is delivered.
-  send({ type: 'failed', code: loaded.error.code, message: loaded.error.message });
-} else {
-  startServing(loaded.value);
-}
+const table = await loadAndReport(data.appUrl);
+if (table !== null) startServing(table);
 
 function startServing(table: ExchangeContext['table']): void {
+  const pool = data.pool === null ? null : new PoolClient(data.pool);
   const ctx: ExchangeContext = {
     table,
     bodyLimit: data.bodyLimit,
     isolate: { kind: 'pinned', index: data.index, threadId },
     log,
+    handlerTimeout: data.handlerTimeout,
+    pool,
+    spillInFlight: data.spillInFlight,
+    spillLoopDelay: data.spillLoopDelay,
+    loopDelay: 0,
     inFlight: 0,
     draining: false,
   };
+  if (pool !== null) {
+    // The event-loop delay: how late a timer fires. It decays by half per sample, so one long
+    // block counts for a few samples and then fades.
+    let expected = performance.now() + LOOP_SAMPLE_MS;
+    setInterval(() => {
+      const now = performance.now();
+      ctx.loopDelay = Math.max(now - expected, ctx.loopDelay / 2);
+      expected = now + LOOP_SAMPLE_MS;
+    }, LOOP_SAMPLE_MS).unref();
+  }
   const exchange = createExchange(ctx);
   const sessions = new Set<http2.ServerHttp2Session>();
   const engines: Engines = {
@@ -109,10 +124,15 @@ function startServing(table: ExchangeContext['table']): void {
       case 'shutdown':
         void drain(message.graceMs);
         return;
+      case 'pool-isolate-down':
+        pool?.isolateDown(message.index);
+        return;
+      case 'pool-isolate-up':
+        pool?.isolateUp(message.index, message.rings);
+        return;
     }
   });
 
-  send({ type: 'routes', routes: table.routes.map(({ id, method, path, pool }) => ({ id, method, path, pool })) });
 
   /**
    * Graceful shutdown: stop accepting, GOAWAY every HTTP/2 session (open streams finish), close

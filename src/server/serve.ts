@@ -28,6 +28,8 @@ export interface Server {
   readonly options: ResolvedOptions;
   /** Thread ids of the pinned workers serving now. */
   readonly workerThreadIds: readonly number[];
+  /** Thread ids of the pooled isolates serving now. */
+  readonly pooledThreadIds: readonly number[];
   /** Graceful shutdown: stop accepting, let in-flight requests finish within `gracePeriod`. */
   close(): Promise<void>;
 }
@@ -64,6 +66,9 @@ export async function serve(appModule: string | URL, options?: ServeOptions): Pr
     options: opts,
     get workerThreadIds() {
       return supervisor.threadIds;
+    },
+    get pooledThreadIds() {
+      return supervisor.pooledThreadIds;
     },
     async close() {
       signalCleanup();
@@ -108,8 +113,13 @@ function printBanner(log: Logger, supervisor: Supervisor, opts: ResolvedOptions,
   log.info(
     `Listener: ${mode === 'reuseport' ? 'SO_REUSEPORT, one listening socket per pinned worker' : 'acceptor on the main thread, sockets handed to pinned workers'}`,
   );
-  if (opts.pooledWorkers > 0 || supervisor.routes.some((r) => r.pool)) {
-    log.info('Note: the pooled executor is not active in this version; pool routes run inline on pinned workers.');
+  if (opts.pooledWorkers > 0) {
+    log.info(
+      `Pool: ${supervisor.poolSlots.join(' + ')} task slots, up to ${opts.poolQueueLimit} queued per isolate; ` +
+        `spill-over when a pinned worker has > ${opts.spillInFlight} requests in flight or > ${opts.spillLoopDelay} ms event-loop delay`,
+    );
+  } else if (supervisor.routes.some((r) => r.pool === true)) {
+    log.warn('Routes marked { pool: true } run inline: there is no pool (start with --pooled N to have one)');
   }
   log.info(`Ready: ${url}`);
 }

@@ -1,55 +1,57 @@
 /**
- * The supervisor, on the main thread: starts the pinned workers, checks that they all built the
- * same route table, gets them listening, restarts any that die, and shuts them down gracefully.
- * It never handles a request; in acceptor mode it only accepts sockets and hands them over.
+ * The supervisor, on the main thread: starts the pinned workers (and, through PoolSupervisor,
+ * the pooled isolates), checks that every isolate built the same route table, gets the pinned
+ * workers listening, restarts any that dies, and shuts everything down gracefully. It never
+ * handles a request; in acceptor mode it only accepts sockets and hands them over.
  *
- *   start:   spawn N ──► each imports the app, reports its routes ──► compare tables
- *            ──► worker 0 binds the port (port 0 → a free one) ──► workers 1..N-1 bind the same
- *            port with SO_REUSEPORT  (acceptor mode: the supervisor binds; workers just wait)
- *   crash:   worker exits unexpectedly ──► log ──► respawn after a backoff ──► same checks ──► listen
- *   close:   shutdown to every worker ──► each drains within the grace period ──► exits
+ *   start:   spawn P pinned + M pooled ──► each imports the app, reports its routes ──► compare
+ *            ──► the supervisor checks the port is free ──► pinned 0 binds it (port 0 → a free
+ *            one) ──► pinned 1..P-1 bind the same port with SO_REUSEPORT
+ *            (acceptor mode: the supervisor binds; pinned workers just wait for sockets)
+ *   crash:   a pinned worker exits ──► log ──► fresh pool rings for it ──► respawn after a
+ *            backoff ──► same checks ──► listen
+ *   close:   shutdown to every pinned worker ──► each drains within the grace period ──► then
+ *            the pooled isolates, whose tasks all belonged to drained requests, are stopped
  */
 
 import diagnostics from 'node:diagnostics_channel';
 import net from 'node:net';
 import { Worker } from 'node:worker_threads';
-import { routeLabel, type RouteInfo } from '../app/app.ts';
+import type { RouteInfo } from '../app/app.ts';
 import type { ResolvedOptions } from '../config/options.ts';
 import { ErrorCode } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { err, ok, type Result } from '../core/result.ts';
 import { listen } from './listen.ts';
 import type { FromWorker, ListenMode, PinnedWorkerData, ToWorker } from './messages.ts';
+import type { RingPair } from '../executor/topology.ts';
+import { PoolSupervisor } from './pool-supervisor.ts';
+import { RestartBackoff, routeMismatch, sameRoutes, waitFor, type StartError } from './worker-lifecycle.ts';
+
+export type { StartError } from './worker-lifecycle.ts';
 
 /**
- * Worker lifecycle events on `node:diagnostics_channel`, for logs, metrics and tests:
- * `fasterapi:worker:ready` when a worker starts serving (also after a restart) and
- * `fasterapi:worker:exit` when one exits unexpectedly. The message is a `WorkerEvent`.
+ * Isolate lifecycle events on `node:diagnostics_channel`, for logs, metrics and tests:
+ * `fasterapi:worker:ready` when an isolate starts serving after a restart or replacement (and
+ * each pinned worker at startup), `fasterapi:worker:exit` when one stops unexpectedly. The
+ * message is a `WorkerEvent`.
  */
 export const workerReadyChannel = diagnostics.channel('fasterapi:worker:ready');
 export const workerExitChannel = diagnostics.channel('fasterapi:worker:exit');
 
 export interface WorkerEvent {
-  readonly kind: 'pinned';
+  readonly kind: 'pinned' | 'pooled';
   readonly index: number;
   readonly threadId: number;
   /** The port the server listens on, which tells servers in one process apart. */
   readonly port: number;
-  /** Exit code, for `fasterapi:worker:exit`. */
+  /** Exit code, for `fasterapi:worker:exit` of a pinned worker. */
   readonly exitCode?: number;
-}
-
-export interface StartError {
-  readonly code: ErrorCode;
-  readonly message: string;
+  /** Why it stopped, for `fasterapi:worker:exit` of a pooled isolate. */
+  readonly reason?: string;
 }
 
 const WORKER_URL = new URL(`./pinned-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
-
-/** Restart backoff: doubles from the first value while a worker keeps dying young. */
-const RESTART_BACKOFF_MS = [100, 10_000] as const;
-/** A worker that served at least this long resets the backoff when it dies. */
-const HEALTHY_UPTIME_MS = 5_000;
 
 interface Slot {
   readonly index: number;
@@ -57,7 +59,7 @@ interface Slot {
   /** Listening and counted in acceptor round-robin. */
   ready: boolean;
   readyAt: number;
-  backoff: number;
+  readonly backoff: RestartBackoff;
   restartTimer: NodeJS.Timeout | null;
 }
 
@@ -67,6 +69,7 @@ export class Supervisor {
   readonly #mode: ListenMode;
   readonly #log: Logger;
   readonly #slots: Slot[];
+  readonly #pool: PoolSupervisor | null;
   #routes: readonly RouteInfo[] = [];
   #port = 0;
   #acceptor: net.Server | null = null;
@@ -83,9 +86,24 @@ export class Supervisor {
       worker: null,
       ready: false,
       readyAt: 0,
-      backoff: RESTART_BACKOFF_MS[0],
+      backoff: new RestartBackoff(),
       restartTimer: null,
     }));
+    this.#pool =
+      options.pooledWorkers === 0
+        ? null
+        : new PoolSupervisor(appUrl, options, options.pinnedWorkers, log, {
+            down: (index, threadId, reason) => {
+              this.#broadcast({ type: 'pool-isolate-down', index });
+              publish(workerExitChannel, { kind: 'pooled', index, threadId, port: this.#port, reason });
+            },
+            up: (index, threadId, column) => {
+              for (const slot of this.#slots) {
+                slot.worker?.postMessage({ type: 'pool-isolate-up', index, rings: column[slot.index] as RingPair } satisfies ToWorker);
+              }
+              publish(workerReadyChannel, { kind: 'pooled', index, threadId, port: this.#port });
+            },
+          });
   }
 
   get routes(): readonly RouteInfo[] {
@@ -98,18 +116,34 @@ export class Supervisor {
   get threadIds(): number[] {
     return this.#slots.flatMap((slot) => (slot.ready && slot.worker !== null ? [slot.worker.threadId] : []));
   }
+  /** Thread ids of the pooled isolates currently serving. */
+  get pooledThreadIds(): number[] {
+    return this.#pool?.threadIds ?? [];
+  }
+  /** Task slots per pooled isolate. */
+  get poolSlots(): readonly number[] {
+    return this.#pool?.taskSlots ?? [];
+  }
 
-  /** Starts every pinned worker and the listeners; on failure nothing is left running. */
+  /** Starts every isolate and the listeners; on failure nothing is left running. */
   async start(): Promise<Result<void, StartError>> {
     const deadline = Date.now() + this.#options.startupTimeout;
-    const loaded = await Promise.all(this.#slots.map((slot) => this.#boot(slot, deadline)));
-    const failed = loaded.find((r) => !r.ok);
+    // The pool is spawned first: the pinned workers' link data lists the isolates that exist.
+    const pooledStarting = this.#pool?.start(deadline) ?? Promise.resolve(ok([]));
+    const [pinned, pooled] = await Promise.all([Promise.all(this.#slots.map((slot) => this.#boot(slot, deadline))), pooledStarting]);
+    const failed = pinned.find((r) => !r.ok);
     if (failed !== undefined && !failed.ok) return this.#abort(failed.error);
+    if (!pooled.ok) return this.#abort(pooled.error);
 
-    const tables = loaded.map((r) => (r.ok ? r.value : []));
+    const tables = pinned.map((r) => (r.ok ? r.value : []));
     this.#routes = tables[0] ?? [];
     const mismatch = tables.findIndex((table) => !sameRoutes(table, this.#routes));
-    if (mismatch !== -1) return this.#abort(routeMismatch(mismatch, this.#routes, tables[mismatch] ?? []));
+    if (mismatch !== -1) return this.#abort(routeMismatch(`pinned worker ${mismatch}`, this.#routes, tables[mismatch] ?? []));
+    const poolMismatch = pooled.value.findIndex((table) => !sameRoutes(table, this.#routes));
+    if (poolMismatch !== -1) {
+      return this.#abort(routeMismatch(`pooled isolate ${poolMismatch}`, this.#routes, pooled.value[poolMismatch] ?? []));
+    }
+    this.#pool?.serving(this.#routes);
 
     if (this.#mode === 'acceptor') {
       const acceptor = net.createServer({ pauseOnConnect: true }, (socket) => this.#handOver(socket));
@@ -117,28 +151,37 @@ export class Supervisor {
       if (!bound.ok) return this.#abort(bound.error);
       this.#acceptor = acceptor;
       this.#port = bound.value;
-      const listening = await Promise.all(this.#slots.map((slot) => this.#listen(slot, deadline)));
-      const failedListen = listening.find((r) => !r.ok);
-      if (failedListen !== undefined && !failedListen.ok) return this.#abort(failedListen.error);
-      return ok(undefined);
+      return this.#listenAll(this.#slots, deadline);
     }
 
-    // reusePort: the first worker binds the requested port (0 → a free one); the others join it.
+    // reusePort lets any other SO_REUSEPORT socket of this user share the port, silently
+    // splitting its traffic with another server: a plain bind first proves the port is free.
+    if (this.#options.port !== 0) {
+      const probe = net.createServer();
+      const free = await listen(probe, this.#options.host, this.#options.port, false);
+      if (!free.ok) return this.#abort(free.error);
+      await new Promise<void>((resolve) => probe.close(() => resolve()));
+    }
+    // The first worker binds the requested port (0 → a free one); the others join it.
     const [first, ...rest] = this.#slots;
     if (first === undefined) return ok(undefined);
     this.#port = this.#options.port;
     const firstBound = await this.#listen(first, deadline);
     if (!firstBound.ok) return this.#abort(firstBound.error);
     this.#port = firstBound.value;
-    const others = await Promise.all(rest.map((slot) => this.#listen(slot, deadline)));
-    const failedOther = others.find((r) => !r.ok);
-    if (failedOther !== undefined && !failedOther.ok) return this.#abort(failedOther.error);
-    return ok(undefined);
+    return this.#listenAll(rest, deadline);
   }
 
-  /** Graceful shutdown: every worker drains within the grace period, then exits. Idempotent. */
+  /** Graceful shutdown: every pinned worker drains within the grace period, then exits. Idempotent. */
   close(): Promise<void> {
     return (this.#closing ??= this.#shutdown());
+  }
+
+  async #listenAll(slots: readonly Slot[], deadline: number): Promise<Result<void, StartError>> {
+    const listening = await Promise.all(slots.map((slot) => this.#listen(slot, deadline)));
+    const failed = listening.find((r) => !r.ok);
+    if (failed !== undefined && !failed.ok) return this.#abort(failed.error);
+    return ok(undefined);
   }
 
   async #shutdown(): Promise<void> {
@@ -170,31 +213,37 @@ export class Supervisor {
         clearTimeout(backstop);
       }),
     );
+    await this.#pool?.close();
   }
 
   async #abort(error: StartError): Promise<Result<void, StartError>> {
     this.#closing = Promise.resolve();
     this.#acceptor?.close();
-    await Promise.all(this.#slots.map((slot) => slot.worker?.terminate()));
+    await Promise.all([...this.#slots.map((slot) => slot.worker?.terminate()), this.#pool?.close()]);
     return err(error);
   }
 
   /** Spawns the slot's worker and waits for its route table. */
   async #boot(slot: Slot, deadline: number): Promise<Result<readonly RouteInfo[], StartError>> {
+    const o = this.#options;
     const data: PinnedWorkerData = {
       index: slot.index,
       appUrl: this.#appUrl,
-      logLevel: this.#options.logLevel,
-      bodyLimit: this.#options.bodyLimit,
-      tls: this.#options.tls,
+      logLevel: o.logLevel,
+      bodyLimit: o.bodyLimit,
+      tls: o.tls,
       limits: {
-        keepAliveTimeout: this.#options.keepAliveTimeout,
-        headersTimeout: this.#options.headersTimeout,
-        requestTimeout: this.#options.requestTimeout,
-        sessionIdleTimeout: this.#options.sessionIdleTimeout,
-        handshakeTimeout: this.#options.headersTimeout,
-        maxConcurrentStreams: this.#options.maxConcurrentStreams,
+        keepAliveTimeout: o.keepAliveTimeout,
+        headersTimeout: o.headersTimeout,
+        requestTimeout: o.requestTimeout,
+        sessionIdleTimeout: o.sessionIdleTimeout,
+        handshakeTimeout: o.headersTimeout,
+        maxConcurrentStreams: o.maxConcurrentStreams,
       },
+      handlerTimeout: o.handlerTimeout,
+      spillInFlight: o.spillInFlight,
+      spillLoopDelay: o.spillLoopDelay,
+      pool: this.#pool?.linkFor(slot.index) ?? null,
     };
     const worker = new Worker(WORKER_URL, { workerData: data, name: `fasterapi-pinned-${slot.index}` });
     slot.worker = worker;
@@ -207,7 +256,7 @@ export class Supervisor {
     worker.on('error', (error: Error) => {
       if (slot.ready) this.#log.error(`✗ Pinned worker ${slot.index} (thread ${threadId}) crashed: ${error.stack ?? error.message}`);
     });
-    const reply = await waitFor(worker, 'routes', deadline, slot.index);
+    const reply = await waitFor(worker, 'routes', deadline, `pinned worker ${slot.index}`);
     if (!reply.ok) return reply;
     return ok(reply.value.routes);
   }
@@ -216,13 +265,11 @@ export class Supervisor {
     const worker = slot.worker;
     if (worker === null) return err({ code: ErrorCode.WORKER_START, message: `pinned worker ${slot.index} is not running` });
     post(worker, { type: 'listen', mode: this.#mode, host: this.#options.host, port: this.#port });
-    const reply = await waitFor(worker, 'listening', deadline, slot.index);
+    const reply = await waitFor(worker, 'listening', deadline, `pinned worker ${slot.index}`);
     if (!reply.ok) return reply;
     slot.ready = true;
     slot.readyAt = Date.now();
-    if (workerReadyChannel.hasSubscribers) {
-      workerReadyChannel.publish({ kind: 'pinned', index: slot.index, threadId: worker.threadId, port: reply.value.port } satisfies WorkerEvent);
-    }
+    publish(workerReadyChannel, { kind: 'pinned', index: slot.index, threadId: worker.threadId, port: reply.value.port });
     return ok(reply.value.port);
   }
 
@@ -232,19 +279,15 @@ export class Supervisor {
     slot.ready = false;
     slot.worker = null;
     if (this.#closing !== null || !wasReady) return;
-    if (workerExitChannel.hasSubscribers) {
-      workerExitChannel.publish({ kind: 'pinned', index: slot.index, threadId, port: this.#port, exitCode: code } satisfies WorkerEvent);
-    }
-    if (Date.now() - slot.readyAt >= HEALTHY_UPTIME_MS) slot.backoff = RESTART_BACKOFF_MS[0];
+    publish(workerExitChannel, { kind: 'pinned', index: slot.index, threadId, port: this.#port, exitCode: code });
+    const delay = slot.backoff.next(Date.now() - slot.readyAt);
     this.#log.warn(
-      `↻ Pinned worker ${slot.index} (thread ${threadId}) exited with code ${code}; restarting in ${slot.backoff} ms (the other workers keep serving)`,
+      `↻ Pinned worker ${slot.index} (thread ${threadId}) exited with code ${code}; restarting in ${delay} ms (the other workers keep serving)`,
     );
-    this.#scheduleRestart(slot);
+    this.#scheduleRestart(slot, delay);
   }
 
-  #scheduleRestart(slot: Slot): void {
-    const delay = slot.backoff;
-    slot.backoff = Math.min(slot.backoff * 2, RESTART_BACKOFF_MS[1]);
+  #scheduleRestart(slot: Slot, delay: number): void {
     slot.restartTimer = setTimeout(() => {
       slot.restartTimer = null;
       void this.#restart(slot);
@@ -253,23 +296,26 @@ export class Supervisor {
 
   async #restart(slot: Slot): Promise<void> {
     if (this.#closing !== null) return;
+    // The old worker's pool rings may hold half a record: the new one gets fresh ones.
+    this.#pool?.renewPinned(slot.index);
     const deadline = Date.now() + this.#options.startupTimeout;
     const booted = await this.#boot(slot, deadline);
     let outcome: Result<number, StartError>;
     if (!booted.ok) outcome = booted;
-    else if (!sameRoutes(booted.value, this.#routes)) outcome = err(routeMismatch(slot.index, this.#routes, booted.value));
+    else if (!sameRoutes(booted.value, this.#routes)) outcome = err(routeMismatch(`pinned worker ${slot.index}`, this.#routes, booted.value));
     else outcome = await this.#listen(slot, deadline);
     if (this.#closing !== null) return;
     if (outcome.ok) {
       this.#log.info(`✓ Pinned worker ${slot.index} restarted (thread ${slot.worker?.threadId})`);
       return;
     }
-    this.#log.error(`✗ Pinned worker ${slot.index} failed to restart: ${outcome.error.message}; retrying in ${slot.backoff} ms`);
+    const delay = slot.backoff.next(0);
+    this.#log.error(`✗ Pinned worker ${slot.index} failed to restart: ${outcome.error.message}; retrying in ${delay} ms`);
     const failed = slot.worker;
     slot.worker = null;
     slot.ready = false;
     await failed?.terminate();
-    this.#scheduleRestart(slot);
+    this.#scheduleRestart(slot, delay);
   }
 
   /** Acceptor mode: round-robin each accepted socket to a worker that is serving. */
@@ -288,71 +334,16 @@ export class Supervisor {
     }
     socket.destroy();
   }
+
+  #broadcast(message: ToWorker): void {
+    for (const slot of this.#slots) slot.worker?.postMessage(message);
+  }
 }
 
 function post(worker: Worker, message: ToWorker): void {
   worker.postMessage(message);
 }
 
-/**
- * Waits for the worker's next lifecycle message of `type`. A `failed` message, an early exit, an
- * uncaught error or the deadline end the wait with an error instead.
- */
-function waitFor<T extends FromWorker['type']>(
-  worker: Worker,
-  type: T,
-  deadline: number,
-  index: number,
-): Promise<Result<Extract<FromWorker, { type: T }>, StartError>> {
-  return new Promise((resolve) => {
-    let lastError: Error | null = null;
-    const done = (result: Result<Extract<FromWorker, { type: T }>, StartError>): void => {
-      clearTimeout(timer);
-      worker.off('message', onMessage);
-      worker.off('error', onError);
-      worker.off('exit', onExit);
-      resolve(result);
-    };
-    const onMessage = (message: FromWorker): void => {
-      if (message.type === type) done(ok(message as Extract<FromWorker, { type: T }>));
-      else if (message.type === 'failed') done(err({ code: message.code, message: message.message }));
-    };
-    const onError = (error: Error): void => {
-      lastError = error;
-    };
-    const onExit = (code: number): void =>
-      done(
-        err({
-          code: ErrorCode.WORKER_START,
-          message: `pinned worker ${index} exited with code ${code} while starting${lastError === null ? '' : `: ${lastError.stack ?? lastError.message}`}`,
-        }),
-      );
-    const timer = setTimeout(
-      () =>
-        done(
-          err({
-            code: ErrorCode.WORKER_START,
-            message: `pinned worker ${index} did not start within the startup timeout (is the app module waiting on something at load time?)`,
-          }),
-        ),
-      Math.max(0, deadline - Date.now()),
-    );
-    worker.on('message', onMessage);
-    worker.on('error', onError);
-    worker.on('exit', onExit);
-  });
-}
-
-function sameRoutes(a: readonly RouteInfo[], b: readonly RouteInfo[]): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
-
-function routeMismatch(index: number, expected: readonly RouteInfo[], got: readonly RouteInfo[]): StartError {
-  const show = (routes: readonly RouteInfo[]): string => routes.map((r) => `${routeLabel(r)}#${r.id}`).join(', ') || '(none)';
-  return {
-    code: ErrorCode.ROUTE_TABLE_MISMATCH,
-    message:
-      `pinned worker ${index} built a different route table from worker 0; routes must be registered the same way ` +
-      `in every isolate (at module level, not depending on timing or randomness).\n  worker 0: ${show(expected)}\n  worker ${index}: ${show(got)}`,
-  };
+function publish(channel: diagnostics.Channel, event: WorkerEvent): void {
+  if (channel.hasSubscribers) channel.publish(event);
 }

@@ -4,6 +4,7 @@ import { serve, type Server, type ServeOptions } from '../../src/index.ts';
 import { TLS_CERT, TLS_KEY } from './clients.ts';
 
 export const TEST_APP = new URL('../fixtures/app.ts', import.meta.url);
+export const TEST_POOLED_APP = new URL('../fixtures/pooled-app.ts', import.meta.url);
 
 export function startTestServer(options: ServeOptions & { withTls?: boolean } = {}, app: URL = TEST_APP): Promise<Server> {
   const { withTls, ...rest } = options;

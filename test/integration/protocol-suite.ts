@@ -8,16 +8,23 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import type { ListenerMode, Server } from '../../src/index.ts';
 import { createClient, type Client, type ClientKind } from '../helpers/clients.ts';
-import { startTestServer } from '../helpers/server.ts';
+import { startTestServer, TEST_POOLED_APP } from '../helpers/server.ts';
 
 const BODY_LIMIT = 64 * 1024;
 
-export function protocolSuite(listener: Exclude<ListenerMode, 'auto'>, withTls: boolean): void {
+/**
+ * `placement`: `inline` serves the shared routes on the pinned workers; `pooled` serves the same
+ * routes with `{ pool: true }`, so every answer crosses the rings.
+ */
+export function protocolSuite(listener: Exclude<ListenerMode, 'auto'>, withTls: boolean, placement: 'inline' | 'pooled' = 'inline'): void {
   const kinds: ClientKind[] = withTls ? ['h2-tls', 'h1-tls'] : ['h1', 'h2c'];
-  describe(`${withTls ? 'TLS' : 'cleartext'} server, ${listener} listener`, () => {
+  describe(`${withTls ? 'TLS' : 'cleartext'} server, ${listener} listener, routes ${placement}`, () => {
     let server: Server;
     before(async () => {
-      server = await startTestServer({ listener, withTls, bodyLimit: BODY_LIMIT });
+      server =
+        placement === 'inline'
+          ? await startTestServer({ listener, withTls, bodyLimit: BODY_LIMIT })
+          : await startTestServer({ listener, withTls, bodyLimit: BODY_LIMIT, pooledWorkers: 2, pooledIsolates: 1 }, TEST_POOLED_APP);
     });
     after(() => server.close());
 
@@ -227,12 +234,31 @@ export function protocolSuite(listener: Exclude<ListenerMode, 'auto'>, withTls: 
           }
         });
 
-        test('the handler runs inline on a pinned isolate', async () => {
+        test('hop-by-hop and request-only headers set by a handler are left out, the rest is sent', async () => {
+          const res = await client.request('/hop-by-hop');
+          assert.equal(res.status, 200);
+          assert.equal(res.text(), 'ok');
+          assert.equal(res.headers['x-kept'], 'yes');
+          for (const name of ['te', 'trailer', 'upgrade', 'keep-alive', 'http2-settings']) {
+            // HTTP/1.1 responses carry the server's own keep-alive header, not the handler's.
+            if (name === 'keep-alive' && kind.startsWith('h1')) assert.notEqual(res.headers[name], 'timeout=1');
+            else assert.equal(res.headers[name], undefined, name);
+          }
+        });
+
+        test('a list of values for a single-value header is refused with a 500', async () => {
+          const res = await client.request('/two-content-types');
+          assert.equal(res.status, 500);
+          assert.equal(res.headers['content-type'], 'application/json; charset=utf-8');
+        });
+
+        test(`the handler runs ${placement === 'inline' ? 'inline on a pinned worker' : 'on a pooled isolate'}`, async () => {
           const res = await client.request('/thread');
           const body = res.json() as { threadId: number; isolate: { kind: string; threadId: number } };
-          assert.equal(body.isolate.kind, 'pinned');
+          assert.equal(body.isolate.kind, placement === 'inline' ? 'pinned' : 'pooled');
           assert.equal(body.isolate.threadId, body.threadId);
-          assert.ok(server.workerThreadIds.includes(body.threadId));
+          const threads = placement === 'inline' ? server.workerThreadIds : server.pooledThreadIds;
+          assert.ok(threads.includes(body.threadId), `thread ${body.threadId} is one of ${threads.join(', ')}`);
         });
       });
     }

@@ -4,3 +4,5 @@ protocolSuite('reuseport', false);
 protocolSuite('reuseport', true);
 protocolSuite('acceptor', false);
 protocolSuite('acceptor', true);
+protocolSuite('reuseport', false, 'pooled');
+protocolSuite('reuseport', true, 'pooled');

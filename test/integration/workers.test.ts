@@ -170,6 +170,17 @@ describe('apps that cannot be served', () => {
     });
   }
 
+  test('a port already served by another FasterAPI server (which also uses SO_REUSEPORT)', async () => {
+    const first = await startTestServer({ pinnedWorkers: 1 });
+    try {
+      const error = await startError('../app.ts', { port: first.port, listener: 'reuseport' });
+      assert.ok(isFasterApiError(error));
+      assert.equal(error.code, ErrorCode.PORT_IN_USE);
+    } finally {
+      await first.close();
+    }
+  });
+
   test('invalid options are refused before anything starts', async () => {
     const error = await startError('../app.ts', { pinnedWorkers: -1 });
     assert.ok(isFasterApiError(error));

@@ -41,6 +41,13 @@ const EXPECTED_DEFAULTS: ResolvedOptions = {
   requestTimeout: 300_000,
   sessionIdleTimeout: 300_000,
   maxConcurrentStreams: 100,
+  handlerTimeout: 30_000,
+  spillInFlight: 1024,
+  spillLoopDelay: 50,
+  poolQueueLimit: 64,
+  poolRingSize: 262_144,
+  poolPoll: 0,
+  poolMemoryLimit: 0,
   logLevel: 'info',
   handleSignals: true,
 };
@@ -62,6 +69,13 @@ describe('resolveOptions: defaults', () => {
       requestTimeout: 300_000,
       sessionIdleTimeout: 300_000,
       maxConcurrentStreams: 100,
+      handlerTimeout: 30_000,
+      spillInFlight: 1024,
+      spillLoopDelay: 50,
+      poolQueueLimit: 64,
+      poolRingSize: 262_144,
+      poolPoll: 0,
+      poolMemoryLimit: 0,
       logLevel: 'info',
       handleSignals: true,
     });
@@ -110,6 +124,13 @@ describe('resolveOptions: defaults', () => {
       requestTimeout: 2_000,
       sessionIdleTimeout: 0,
       maxConcurrentStreams: 2 ** 31 - 1,
+      handlerTimeout: 0,
+      spillInFlight: 0,
+      spillLoopDelay: 5,
+      poolQueueLimit: 0,
+      poolRingSize: 4096,
+      poolPoll: 150,
+      poolMemoryLimit: 128,
       logLevel: 'silent',
       handleSignals: false,
     } as const;
@@ -124,6 +145,15 @@ describe('resolveOptions: defaults', () => {
 });
 
 describe('resolveOptions: the pool', () => {
+  test('poolRingSize must be a power of two from 4096', () => {
+    for (const poolRingSize of [4095, 5000, 2048, 2 ** 31, 1.5, '64kb']) {
+      const error = failure({ poolRingSize });
+      assert.equal(error.option, 'poolRingSize');
+      assert.match(error.message, /expected a power of two from 4096 to 1073741824/);
+    }
+    assert.equal(resolved({ poolRingSize: 65_536 }).poolRingSize, 65_536);
+  });
+
   test('pooledIsolates 0 (auto) is ceil(pooledWorkers / 2)', () => {
     const cases: Array<[pooled: number, isolates: number]> = [
       [1, 1],

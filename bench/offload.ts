@@ -1,0 +1,154 @@
+/**
+ * What offloading a request to the pool costs, measured two ways:
+ *
+ *  1. The codec and rings alone, on one thread: encode a typical request into a ring, decode it,
+ *     encode a small response, decode it. Time and bytes allocated per round trip
+ *     (v8 `total_allocated_bytes`).
+ *  2. The whole server: the same trivial handler inline and pooled (1 pinned worker, 1 pooled
+ *     isolate), over one HTTP/2 connection, at low load (1 request in flight) and at steady load
+ *     (32 in flight). Latency p50/p99 and the pooled − inline difference.
+ *
+ * Run: ./node_modules/.bin/node bench/offload.ts [--quick] [--pool-poll <µs>]
+ */
+
+import http2 from 'node:http2';
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import v8 from 'node:v8';
+import { decodeRequest, decodeResponse, encodeRequest, encodeResponse } from '../src/executor/codec.ts';
+import { createRing, RingConsumer, RingProducer } from '../src/executor/ring.ts';
+import { serve } from '../src/index.ts';
+
+const quick = process.argv.includes('--quick');
+const pollAt = process.argv.indexOf('--pool-poll');
+const poolPoll = pollAt === -1 ? 0 : Number(process.argv[pollAt + 1]);
+
+function codecRoundTrips(count: number): { nsPerTrip: number; bytesPerTrip: number } {
+  const request = createRing(256 * 1024);
+  const response = createRing(256 * 1024);
+  const reqOut = new RingProducer(request);
+  const reqIn = new RingConsumer(request);
+  const resOut = new RingProducer(response);
+  const resIn = new RingConsumer(response);
+  const headers = {
+    host: '127.0.0.1:8080',
+    'user-agent': 'h2load nghttp2/1.52.0',
+    accept: '*/*',
+    'accept-encoding': 'gzip, deflate, br',
+    'x-request-id': '5f2b6c1e-8d3a-4f7e-9a0b-1c2d3e4f5a6b',
+  };
+  const params = { id: '42' };
+  const body = new Uint8Array(0);
+  const outgoing = { status: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: '{"id":42,"name":"widget"}' };
+  let sink = 0;
+  const onRequest = (bytes: Buffer, offset: number): void => {
+    sink += decodeRequest(bytes, offset).path.length;
+  };
+  const onResponse = (bytes: Buffer, offset: number): void => {
+    sink += decodeResponse(bytes, offset).status;
+  };
+  const trip = (i: number): void => {
+    encodeRequest(reqOut, { taskId: i, routeId: 3, method: 'GET', path: '/items/42', rawQuery: 'q=1', params, headers, body });
+    reqIn.drain(onRequest);
+    encodeResponse(resOut, i, { ...outgoing, headers: { ...outgoing.headers } });
+    resIn.drain(onResponse);
+  };
+  for (let i = 0; i < 20_000; i++) trip(i); // warm up
+  const allocatedBefore = v8.getHeapStatistics().total_allocated_bytes;
+  const began = performance.now();
+  for (let i = 0; i < count; i++) trip(i);
+  const elapsed = performance.now() - began;
+  const allocated = v8.getHeapStatistics().total_allocated_bytes - allocatedBefore;
+  if (sink === 0) console.log('');
+  return { nsPerTrip: (elapsed * 1e6) / count, bytesPerTrip: allocated / count };
+}
+
+interface Latency {
+  p50: number;
+  p99: number;
+  rps: number;
+}
+
+/** Closed loop: `concurrency` requests in flight on one session until `total` are done; µs latencies. */
+async function measure(session: http2.ClientHttp2Session, path: string, concurrency: number, total: number): Promise<Latency> {
+  const samples = new Float64Array(total);
+  let issued = 0;
+  let done = 0;
+  const began = performance.now();
+  await new Promise<void>((resolve, reject) => {
+    const issue = (): void => {
+      const index = issued++;
+      const start = performance.now();
+      const stream = session.request({ ':path': path });
+      stream.on('error', reject);
+      stream.on('data', () => {});
+      stream.on('end', () => {
+        samples[index] = (performance.now() - start) * 1000;
+        done++;
+        if (issued < total) issue();
+        else if (done === total) resolve();
+      });
+    };
+    for (let i = 0; i < concurrency && issued < total; i++) issue();
+  });
+  const elapsed = performance.now() - began;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
+  return { p50: at(0.5), p99: at(0.99), rps: (total / elapsed) * 1000 };
+}
+
+async function main(): Promise<void> {
+  console.log(`# Offload cost — Node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.availableParallelism()} cores\n`);
+  const trips = quick ? 100_000 : 500_000;
+  const codec = codecRoundTrips(trips);
+  console.log('## Codec + rings, one thread (request in, response out)\n');
+  console.log('| round trips | ns per round trip | bytes allocated per round trip |');
+  console.log('|---:|---:|---:|');
+  console.log(`| ${trips} | ${codec.nsPerTrip.toFixed(0)} | ${codec.bytesPerTrip.toFixed(0)} |\n`);
+
+  const server = await serve(new URL('./offload-app.ts', import.meta.url), {
+    host: '127.0.0.1',
+    port: 0,
+    pinnedWorkers: 1,
+    pooledWorkers: 32,
+    pooledIsolates: 1,
+    poolPoll,
+    logLevel: 'warn',
+    handleSignals: false,
+  });
+  const session = http2.connect(server.url);
+  const total = quick ? 4_000 : 20_000;
+  const rows: string[] = [];
+  try {
+    for (const path of ['/inline', '/pooled']) await measure(session, path, 8, 2_000); // warm up
+    for (const [label, concurrency] of [['low load (1 in flight)', 1], ['steady load (32 in flight)', 32]] as const) {
+      const results: Record<string, Latency> = {};
+      // Alternate the two routes over three rounds and keep each one's median round.
+      const rounds: Record<string, Latency[]> = { '/inline': [], '/pooled': [] };
+      for (let round = 0; round < 3; round++) {
+        for (const path of round % 2 === 0 ? ['/inline', '/pooled'] : ['/pooled', '/inline']) {
+          rounds[path]!.push(await measure(session, path, concurrency, total));
+        }
+      }
+      for (const path of ['/inline', '/pooled']) {
+        const sorted = rounds[path]!.sort((a, b) => a.p50 - b.p50);
+        results[path] = sorted[1] as Latency;
+      }
+      const inline = results['/inline']!;
+      const pooled = results['/pooled']!;
+      rows.push(
+        `| ${label} | ${inline.p50.toFixed(0)} / ${inline.p99.toFixed(0)} | ${pooled.p50.toFixed(0)} / ${pooled.p99.toFixed(0)} | ` +
+          `${(pooled.p50 - inline.p50).toFixed(0)} | ${inline.rps.toFixed(0)} | ${pooled.rps.toFixed(0)} |`,
+      );
+    }
+  } finally {
+    session.close();
+    await server.close();
+  }
+  console.log(`## Whole server, trivial handler, one h2c connection (median of 3 alternating rounds, poolPoll ${poolPoll} µs)\n`);
+  console.log('| load | inline p50 / p99 µs | pooled p50 / p99 µs | pooled − inline p50 µs | inline req/s | pooled req/s |');
+  console.log('|---|---:|---:|---:|---:|---:|');
+  for (const row of rows) console.log(row);
+}
+
+await main();

@@ -1,0 +1,487 @@
+/**
+ * The binary records that travel on the rings, written straight into ring memory and read from
+ * it in place. No JSON, no intermediate buffers: strings go through Buffer's UTF-8 codec at their
+ * final offset, known method and header names are one-byte indexes into the tables below, and a
+ * body rides inline in the head record as far as the record allows, the rest in chunk records.
+ *
+ * Every record starts with the same 8 bytes:
+ *
+ *     0  u8  kind      RecordKind
+ *     1  u8  flags     FLAG_MORE: body chunk records for this task follow
+ *     2  u16 (zero)
+ *     4  u32 taskId    chosen by the pinned worker, unique among its tasks in flight
+ *
+ * REQUEST (pinned → pooled), from byte 8:
+ *     8  u16 routeId     10 u8 method (METHODS index, 255: a string follows)   11 u8 paramCount
+ *    12  u16 headerCount 14 u16 (zero)  16 u32 bodyLength  20 u32 inlineLength
+ *    24  [method string] path rawQuery (param name, param value)* (header name, header value)*
+ *        inline body bytes
+ * RESPONSE (pooled → pinned), from byte 8:
+ *     8  u16 status  10 u16 headerCount  12 u32 bodyLength (0xffffffff: no body)  16 u32 inlineLength
+ *    20  (header name, header value)* inline body bytes
+ * FAULT (pooled → pinned): no response from the handler, from byte 8:
+ *     8  u8 faultKind (1 http, 2 internal, 3 overloaded: the isolate's queue was full)  9 u8 (zero)  10 u16 status  12 u16 code (ERROR_CODES index)
+ *    14  u16 headerCount  16  detail-or-errorId string, (header name, header value)*
+ * REQUEST_BODY / RESPONSE_BODY: the next bytes of the task's body, from byte 8.
+ * CANCEL (pinned → pooled): the pinned worker no longer waits for this task.
+ *
+ * A string is a u32 byte length and its UTF-8 bytes. A header name is a u8 index into
+ * HEADER_NAMES, or 255 and a string. Repeated header values are repeated entries.
+ * All integers are little-endian.
+ */
+
+import type { Fault } from '../app/dispatch.ts';
+import type { IncomingHeaders } from '../app/request.ts';
+import type { Outgoing } from '../app/response.ts';
+import { ErrorCode } from '../core/errors.ts';
+import type { RingProducer } from './ring.ts';
+
+export const RecordKind = {
+  REQUEST: 1,
+  REQUEST_BODY: 2,
+  RESPONSE: 3,
+  RESPONSE_BODY: 4,
+  FAULT: 5,
+  CANCEL: 6,
+} as const;
+export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
+
+export const FLAG_MORE = 1;
+const PREFIX = 8;
+const LITERAL = 255;
+const NO_BODY = 0xffff_ffff;
+
+export const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
+
+/** Header names common in requests and responses, sent as one byte. Order is part of the format. */
+export const HEADER_NAMES = [
+  'accept', 'accept-encoding', 'accept-language', 'authorization', 'cache-control', 'connection',
+  'content-encoding', 'content-length', 'content-type', 'cookie', 'date', 'etag', 'expires', 'host',
+  'if-match', 'if-modified-since', 'if-none-match', 'last-modified', 'location', 'origin', 'pragma',
+  'range', 'referer', 'set-cookie', 'transfer-encoding', 'user-agent', 'vary', 'x-forwarded-for',
+  'x-forwarded-proto', 'x-request-id', 'access-control-allow-origin', 'retry-after', 'allow',
+  'te', 'upgrade-insecure-requests', 'sec-fetch-mode', 'sec-fetch-site', 'sec-fetch-dest',
+  'accept-ranges', 'content-disposition', 'www-authenticate', 'x-content-type-options',
+] as const;
+
+const METHOD_INDEX = new Map<string, number>(METHODS.map((m, i) => [m, i]));
+const HEADER_INDEX = new Map<string, number>(HEADER_NAMES.map((h, i) => [h, i]));
+export const ERROR_CODES: readonly ErrorCode[] = Object.values(ErrorCode);
+const ERROR_CODE_INDEX = new Map<string, number>(ERROR_CODES.map((c, i) => [c, i]));
+
+/** The ring has no room for the record now: retry after the consumer has drained. */
+export const NO_ROOM = -1;
+/** The record can never fit this ring (its head is larger than the largest payload). */
+export const TOO_LARGE = -2;
+export type WriteFailure = typeof NO_ROOM | typeof TOO_LARGE;
+
+/** Encoded size of a string (with its length prefix), by some measure. */
+type Measure = (text: string) => number;
+/** Worst case, without looking at the text: 3 bytes per UTF-16 unit (a surrogate pair is 4 for 2). */
+const bound: Measure = (text) => 4 + text.length * 3;
+/** The exact size, for when the worst case is too pessimistic to fit. */
+const exact: Measure = (text) => 4 + Buffer.byteLength(text, 'utf8');
+
+function headerNameSize(name: string, measure: Measure): number {
+  return HEADER_INDEX.has(name) ? 1 : 1 + measure(name);
+}
+
+function writeString(bytes: Buffer, at: number, text: string): number {
+  const written = bytes.write(text, at + 4, 'utf8');
+  bytes.writeUInt32LE(written, at);
+  return at + 4 + written;
+}
+
+function writeHeaderName(bytes: Buffer, at: number, name: string): number {
+  const index = HEADER_INDEX.get(name);
+  if (index !== undefined) {
+    bytes[at] = index;
+    return at + 1;
+  }
+  bytes[at] = LITERAL;
+  return writeString(bytes, at + 1, name);
+}
+
+function writePrefix(bytes: Buffer, at: number, kind: RecordKind, flags: number, taskId: number): void {
+  bytes[at] = kind;
+  bytes[at + 1] = flags;
+  bytes.writeUInt16LE(0, at + 2);
+  bytes.writeUInt32LE(taskId >>> 0, at + 4);
+}
+
+/** What a pinned worker sends to run a route on the pool. */
+export interface PoolRequest {
+  /** Set by the pool client when it submits the request. */
+  taskId: number;
+  readonly routeId: number;
+  readonly method: string;
+  readonly path: string;
+  readonly rawQuery: string;
+  readonly params: Readonly<Record<string, string>>;
+  readonly headers: IncomingHeaders;
+  /** The full body, already read and within the body limit. */
+  readonly body: Uint8Array;
+}
+
+function requestHeadSize(request: PoolRequest, methodIndex: number, measure: Measure): [size: number, params: number, headers: number] {
+  let size = 24 + (methodIndex === LITERAL ? measure(request.method) : 0) + measure(request.path) + measure(request.rawQuery);
+  let paramCount = 0;
+  for (const name in request.params) {
+    size += measure(name) + measure(request.params[name] as string);
+    paramCount++;
+  }
+  const [headerSize, headerCount] = headersSize(request.headers, measure);
+  return [size + headerSize, paramCount, headerCount];
+}
+
+/**
+ * Writes a REQUEST record. Returns how many body bytes went inline (the caller sends the rest
+ * with `encodeBodyChunk`), NO_ROOM if the ring has no room for the head now, or TOO_LARGE if the
+ * head (path, query, params, headers) can never fit this ring.
+ */
+export function encodeRequest(ring: RingProducer, request: PoolRequest): number {
+  const { method, path, rawQuery, params, headers, body } = request;
+  const methodIndex = METHOD_INDEX.get(method) ?? LITERAL;
+  let [head, paramCount, headerCount] = requestHeadSize(request, methodIndex, bound);
+  if (head > ring.maxPayload) [head] = requestHeadSize(request, methodIndex, exact);
+  if (head > ring.maxPayload || paramCount > 255 || headerCount > 0xffff) return TOO_LARGE;
+  const inline = Math.min(body.byteLength, ring.maxPayload - head);
+  const start = ring.reserve(head + inline);
+  if (start < 0) return NO_ROOM;
+
+  const bytes = ring.bytes;
+  writePrefix(bytes, start, RecordKind.REQUEST, inline < body.byteLength ? FLAG_MORE : 0, request.taskId);
+  bytes.writeUInt16LE(request.routeId, start + 8);
+  bytes[start + 10] = methodIndex;
+  bytes[start + 11] = paramCount;
+  bytes.writeUInt16LE(headerCount, start + 12);
+  bytes.writeUInt16LE(0, start + 14);
+  bytes.writeUInt32LE(body.byteLength, start + 16);
+  bytes.writeUInt32LE(inline, start + 20);
+  let at = start + 24;
+  if (methodIndex === LITERAL) at = writeString(bytes, at, method);
+  at = writeString(bytes, at, path);
+  at = writeString(bytes, at, rawQuery);
+  for (const name in params) {
+    at = writeString(bytes, at, name);
+    at = writeString(bytes, at, params[name] as string);
+  }
+  at = writeHeaders(bytes, at, headers);
+  if (inline > 0) bytes.set(inline === body.byteLength ? body : body.subarray(0, inline), at);
+  ring.commit(at + inline - start);
+  return inline;
+}
+
+/**
+ * Writes the next body chunk record of a task, starting at `offset` in `body`. Returns the new
+ * offset (body.byteLength when the last chunk is written), or NO_ROOM.
+ */
+export function encodeBodyChunk(
+  ring: RingProducer,
+  kind: typeof RecordKind.REQUEST_BODY | typeof RecordKind.RESPONSE_BODY,
+  taskId: number,
+  body: Uint8Array,
+  offset: number,
+): number {
+  const remaining = body.byteLength - offset;
+  let size = Math.min(remaining, ring.maxPayload - PREFIX);
+  let start = ring.reserve(PREFIX + size);
+  if (start < 0) {
+    // Not room for the largest chunk: take what half the free space holds (the other half may
+    // be lost to a wrap), but not slivers, which would only multiply records.
+    size = Math.min(remaining, (ring.free >> 1) - PREFIX - 8);
+    if (size < Math.min(remaining, MIN_CHUNK)) return NO_ROOM;
+    start = ring.reserve(PREFIX + size);
+    if (start < 0) return NO_ROOM;
+  }
+  const end = offset + size;
+  writePrefix(ring.bytes, start, kind, end < body.byteLength ? FLAG_MORE : 0, taskId);
+  ring.bytes.set(body.subarray(offset, end), start + PREFIX);
+  ring.commit(PREFIX + size);
+  return end;
+}
+
+/** The smallest body chunk worth a record when the ring is nearly full. */
+const MIN_CHUNK = 4096;
+
+/** Writes a CANCEL record (8 bytes: it always fits an empty ring). Returns false if the ring has no room now. */
+export function encodeCancel(ring: RingProducer, taskId: number): boolean {
+  const start = ring.reserve(PREFIX);
+  if (start < 0) return false;
+  writePrefix(ring.bytes, start, RecordKind.CANCEL, 0, taskId);
+  ring.commit(PREFIX);
+  return true;
+}
+
+type AnyHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
+
+/**
+ * Encoded size of `headers` by `measure`, and how many entries they make. HTTP/2 pseudo-headers
+ * (`:path`…) and missing values are left out, here and in `writeHeaders`.
+ */
+function headersSize(headers: AnyHeaders, measure: Measure): [size: number, count: number] {
+  let size = 0;
+  let count = 0;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || name.charCodeAt(0) === 58 /* ':' */) continue;
+    if (typeof value === 'string') {
+      size += headerNameSize(name, measure) + measure(value);
+      count++;
+    } else {
+      for (const item of value) size += headerNameSize(name, measure) + measure(item);
+      count += value.length;
+    }
+  }
+  return [size, count];
+}
+
+function writeHeaders(bytes: Buffer, at: number, headers: AnyHeaders): number {
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || name.charCodeAt(0) === 58) continue;
+    if (typeof value === 'string') {
+      at = writeHeaderName(bytes, at, name);
+      at = writeString(bytes, at, value);
+    } else {
+      for (const item of value) {
+        at = writeHeaderName(bytes, at, name);
+        at = writeString(bytes, at, item);
+      }
+    }
+  }
+  return at;
+}
+
+/**
+ * Writes a RESPONSE record. A string body is encoded into the record when it fits; otherwise the
+ * body's bytes go inline as far as they fit, and the caller sends the rest in chunks from `sent`.
+ * Returns NO_ROOM if the ring has no room now, TOO_LARGE if the headers can never fit it.
+ */
+export function encodeResponse(ring: RingProducer, taskId: number, outgoing: Outgoing): { rest: Uint8Array; sent: number } | WriteFailure {
+  let [headerSize, headerCount] = headersSize(outgoing.headers, bound);
+  const body = outgoing.body;
+  const bytes = ring.bytes;
+
+  if (typeof body === 'string' && 20 + headerSize + body.length * 3 <= ring.maxPayload) {
+    const start = ring.reserve(20 + headerSize + body.length * 3);
+    if (start < 0) return NO_ROOM;
+    const at = writeHeaders(bytes, start + 20, outgoing.headers);
+    const written = bytes.write(body, at, 'utf8');
+    writeResponseHead(bytes, start, taskId, 0, outgoing.status, headerCount, written, written);
+    ring.commit(at + written - start);
+    return { rest: EMPTY, sent: written };
+  }
+
+  if (20 + headerSize > ring.maxPayload) [headerSize] = headersSize(outgoing.headers, exact);
+  if (20 + headerSize > ring.maxPayload || headerCount > 0xffff) return TOO_LARGE;
+  const binary = body === null ? null : typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+  const total = binary === null ? 0 : binary.byteLength;
+  const inline = Math.min(total, ring.maxPayload - 20 - headerSize);
+  const start = ring.reserve(20 + headerSize + inline);
+  if (start < 0) return NO_ROOM;
+  const at = writeHeaders(bytes, start + 20, outgoing.headers);
+  if (binary !== null && inline > 0) bytes.set(inline === total ? binary : binary.subarray(0, inline), at);
+  writeResponseHead(bytes, start, taskId, inline < total ? FLAG_MORE : 0, outgoing.status, headerCount, binary === null ? NO_BODY : total, inline);
+  ring.commit(at + inline - start);
+  return { rest: binary ?? EMPTY, sent: inline };
+}
+
+const EMPTY = new Uint8Array(0);
+
+function writeResponseHead(
+  bytes: Buffer,
+  start: number,
+  taskId: number,
+  flags: number,
+  status: number,
+  headerCount: number,
+  bodyLength: number,
+  inline: number,
+): void {
+  writePrefix(bytes, start, RecordKind.RESPONSE, flags, taskId);
+  bytes.writeUInt16LE(status, start + 8);
+  bytes.writeUInt16LE(headerCount, start + 10);
+  bytes.writeUInt32LE(bodyLength, start + 12);
+  bytes.writeUInt32LE(inline, start + 16);
+}
+
+/** The faults a pooled isolate reports instead of a response. */
+export type PooledFault = Extract<Fault, { kind: 'http' | 'internal' | 'overloaded' }>;
+
+const FAULT_KIND = { http: 1, internal: 2, overloaded: 3 } as const;
+
+/** Writes a FAULT record. Returns 0, NO_ROOM if the ring has no room now, or TOO_LARGE. */
+export function encodeFault(ring: RingProducer, taskId: number, fault: PooledFault): 0 | WriteFailure {
+  const headers = fault.kind === 'http' && fault.headers !== undefined ? fault.headers : {};
+  const text = fault.kind === 'http' ? fault.detail : fault.kind === 'internal' ? fault.errorId : '';
+  let [headerSize, headerCount] = headersSize(headers, bound);
+  let size = 16 + bound(text) + headerSize;
+  if (size > ring.maxPayload) {
+    [headerSize] = headersSize(headers, exact);
+    size = 16 + exact(text) + headerSize;
+  }
+  if (size > ring.maxPayload || headerCount > 0xffff) return TOO_LARGE;
+  const start = ring.reserve(size);
+  if (start < 0) return NO_ROOM;
+  const bytes = ring.bytes;
+  writePrefix(bytes, start, RecordKind.FAULT, 0, taskId);
+  bytes[start + 8] = FAULT_KIND[fault.kind];
+  bytes[start + 9] = 0;
+  bytes.writeUInt16LE(fault.kind === 'http' ? fault.status : fault.kind === 'internal' ? 500 : 503, start + 10);
+  bytes.writeUInt16LE(fault.kind === 'overloaded' ? 0 : (ERROR_CODE_INDEX.get(fault.code) ?? 0), start + 12);
+  bytes.writeUInt16LE(headerCount, start + 14);
+  let at = writeString(bytes, start + 16, text);
+  at = writeHeaders(bytes, at, headers);
+  ring.commit(at - start);
+  return 0;
+}
+
+// ─── decoding ────────────────────────────────────────────────────────────────────────────────
+
+export function recordKind(bytes: Buffer, offset: number): number {
+  return bytes[offset] as number;
+}
+export function recordFlags(bytes: Buffer, offset: number): number {
+  return bytes[offset + 1] as number;
+}
+export function recordTaskId(bytes: Buffer, offset: number): number {
+  return bytes.readUInt32LE(offset + 4);
+}
+
+/** A cursor over one record while it is decoded. */
+class Reader {
+  bytes: Buffer;
+  at: number;
+  constructor(bytes: Buffer, at: number) {
+    this.bytes = bytes;
+    this.at = at;
+  }
+  string(): string {
+    const length = this.bytes.readUInt32LE(this.at);
+    const start = this.at + 4;
+    this.at = start + length;
+    return this.bytes.toString('utf8', start, this.at);
+  }
+  headerName(): string {
+    const index = this.bytes[this.at++] as number;
+    return index === LITERAL ? this.string() : (HEADER_NAMES[index] as string);
+  }
+  /** Reads `count` headers into a null-prototype object; repeated names become arrays. */
+  headers(count: number): Record<string, string | string[]> {
+    const headers: Record<string, string | string[]> = Object.create(null);
+    for (let i = 0; i < count; i++) {
+      const name = this.headerName();
+      const value = this.string();
+      const existing = headers[name];
+      if (existing === undefined) headers[name] = value;
+      else if (typeof existing === 'string') headers[name] = [existing, value];
+      else existing.push(value);
+    }
+    return headers;
+  }
+}
+
+/** A decoded REQUEST head. `body` has room for the whole body; `received` bytes are filled. */
+export interface DecodedRequest {
+  readonly taskId: number;
+  readonly routeId: number;
+  readonly method: string;
+  readonly path: string;
+  readonly rawQuery: string;
+  readonly params: Record<string, string>;
+  readonly headers: Record<string, string | string[]>;
+  readonly body: Buffer;
+  received: number;
+  /** Whether body chunk records follow. */
+  readonly more: boolean;
+}
+
+/** Copies the body bytes of a record into a fresh buffer sized for the whole body. */
+const NO_BYTES = Buffer.alloc(0);
+
+function bodyBuffer(bytes: Buffer, at: number, total: number, inline: number): Buffer {
+  if (total === 0) return NO_BYTES;
+  const body = Buffer.allocUnsafe(total);
+  bytes.copy(body, 0, at, at + inline);
+  return body;
+}
+
+export function decodeRequest(bytes: Buffer, offset: number): DecodedRequest {
+  const routeId = bytes.readUInt16LE(offset + 8);
+  const methodIndex = bytes[offset + 10] as number;
+  const paramCount = bytes[offset + 11] as number;
+  const headerCount = bytes.readUInt16LE(offset + 12);
+  const bodyLength = bytes.readUInt32LE(offset + 16);
+  const inline = bytes.readUInt32LE(offset + 20);
+  const reader = new Reader(bytes, offset + 24);
+  const method = methodIndex === LITERAL ? reader.string() : (METHODS[methodIndex] as string);
+  const path = reader.string();
+  const rawQuery = reader.string();
+  const params: Record<string, string> = Object.create(null);
+  for (let i = 0; i < paramCount; i++) {
+    const name = reader.string();
+    params[name] = reader.string();
+  }
+  const headers = reader.headers(headerCount);
+  return {
+    taskId: recordTaskId(bytes, offset),
+    routeId,
+    method,
+    path,
+    rawQuery,
+    params,
+    headers,
+    body: bodyBuffer(bytes, reader.at, bodyLength, inline),
+    received: inline,
+    more: (recordFlags(bytes, offset) & FLAG_MORE) !== 0,
+  };
+}
+
+/** A decoded RESPONSE head; `body` is null for a response without one. */
+export interface DecodedResponse {
+  readonly taskId: number;
+  readonly status: number;
+  readonly headers: Record<string, string | string[]>;
+  readonly body: Buffer | null;
+  received: number;
+  readonly more: boolean;
+}
+
+export function decodeResponse(bytes: Buffer, offset: number): DecodedResponse {
+  const status = bytes.readUInt16LE(offset + 8);
+  const headerCount = bytes.readUInt16LE(offset + 10);
+  const bodyLength = bytes.readUInt32LE(offset + 12);
+  const inline = bytes.readUInt32LE(offset + 16);
+  const reader = new Reader(bytes, offset + 20);
+  const headers = reader.headers(headerCount);
+  return {
+    taskId: recordTaskId(bytes, offset),
+    status,
+    headers,
+    body: bodyLength === NO_BODY ? null : bodyBuffer(bytes, reader.at, bodyLength, inline),
+    received: inline,
+    more: (recordFlags(bytes, offset) & FLAG_MORE) !== 0,
+  };
+}
+
+/** Appends a chunk record's bytes to `target` at `received`; returns the new `received`. */
+export function decodeBodyChunk(bytes: Buffer, offset: number, length: number, target: Buffer, received: number): number {
+  const size = length - PREFIX;
+  if (received + size > target.byteLength) throw new RangeError('body chunk overruns the declared body length');
+  bytes.copy(target, received, offset + PREFIX, offset + length);
+  return received + size;
+}
+
+export function decodeFault(bytes: Buffer, offset: number): PooledFault {
+  const kind = bytes[offset + 8];
+  const status = bytes.readUInt16LE(offset + 10);
+  const code = ERROR_CODES[bytes.readUInt16LE(offset + 12)] ?? ErrorCode.HANDLER;
+  const headerCount = bytes.readUInt16LE(offset + 14);
+  const reader = new Reader(bytes, offset + 16);
+  const text = reader.string();
+  const headers = reader.headers(headerCount);
+  if (kind === FAULT_KIND.http) return { kind: 'http', status, detail: text, code, headers: headerCount === 0 ? undefined : headers };
+  if (kind === FAULT_KIND.overloaded) return { kind: 'overloaded' };
+  return { kind: 'internal', code, errorId: text };
+}

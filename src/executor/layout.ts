@@ -1,0 +1,43 @@
+/**
+ * Every SharedArrayBuffer offset of the executor, in one place.
+ *
+ * Control words that two threads touch sit on their own 64-byte cache line: a word written by
+ * one thread next to a word written by another makes both cores bounce the line between them
+ * (false sharing), which measured about 8× slower on this kind of machine.
+ */
+
+/** Bytes in a cache line on x86-64 and most Arm cores. */
+export const CACHE_LINE = 64;
+
+// ─── SPSC ring (ring.ts) ────────────────────────────────────────────────────────────────────
+/** Byte offset of `head`: bytes consumed so far, mod 2^32. Written by the consumer only. */
+export const RING_HEAD = 0;
+/** Byte offset of `tail`: bytes published so far, mod 2^32. Written by the producer only. */
+export const RING_TAIL = CACHE_LINE;
+/** Byte offset where the record data region starts. */
+export const RING_DATA = 2 * CACHE_LINE;
+/** Records are aligned to 8 bytes, so a 4-byte record header always fits before the end. */
+export const RING_ALIGN = 8;
+/** Bytes of a record header: the payload length as a u32. */
+export const RING_RECORD_HEADER = 4;
+/** A record header with this length says "the next record starts at offset 0". */
+export const RING_WRAP_MARK = 0xffff_ffff;
+
+// ─── Doorbell (doorbell.ts) ─────────────────────────────────────────────────────────────────
+/** One doorbell per consumer thread, each on its own cache line (Int32 index = slot × stride). */
+export const DOORBELL_STRIDE = CACHE_LINE / Int32Array.BYTES_PER_ELEMENT;
+
+// ─── Pool state (pool-state.ts) ─────────────────────────────────────────────────────────────
+/**
+ * Per pooled isolate, one cache line of Int32 words. Every word has a single writer — the
+ * isolate itself — so no read-modify-write is ever needed; pinned workers and the supervisor
+ * only load them.
+ *   [0] load       tasks the isolate is running or has queued
+ *   [1] busySince  ms since the pool epoch (never 0) when the isolate entered the synchronous
+ *                  part of a handler; 0 while it is not inside one
+ *   [2] busyLimit  the timeout, in ms, of the task whose synchronous part is running
+ */
+export const POOL_STATE_STRIDE = CACHE_LINE / Int32Array.BYTES_PER_ELEMENT;
+export const POOL_LOAD = 0;
+export const POOL_BUSY_SINCE = 1;
+export const POOL_BUSY_LIMIT = 2;

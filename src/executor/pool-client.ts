@@ -1,0 +1,356 @@
+/**
+ * The pinned worker's side of the pooled executor: submits tasks on its request rings, reads
+ * answers from its response rings, and enforces each task's timeout.
+ *
+ * `submit()` returns a promise that always resolves — to the handler's response, or to a fault:
+ * `overloaded` (no isolate has room: shed with 503), `timeout` (504), `unavailable` (the isolate
+ * died or was replaced: 503), or the handler's own fault. It never rejects.
+ *
+ * Waiting for answers: while tasks are outstanding, the worker drains its response rings each
+ * time it submits, and otherwise parks on its doorbell (doorbell.ts) until an isolate rings it.
+ * The event loop stays free meanwhile; nothing spins on this thread.
+ */
+
+import { performance } from 'node:perf_hooks';
+import type { Fault } from '../app/dispatch.ts';
+import type { Outgoing } from '../app/response.ts';
+import { ErrorCode } from '../core/errors.ts';
+import { err, ok, type Result } from '../core/result.ts';
+import {
+  decodeBodyChunk,
+  decodeFault,
+  decodeResponse,
+  encodeBodyChunk,
+  encodeCancel,
+  encodeRequest,
+  recordFlags,
+  recordKind,
+  recordTaskId,
+  FLAG_MORE,
+  NO_ROOM,
+  RecordKind,
+  TOO_LARGE,
+  type DecodedResponse,
+  type PoolRequest,
+} from './codec.ts';
+import { Doorbell } from './doorbell.ts';
+import { PoolState } from './pool-state.ts';
+import { RingConsumer, RingProducer } from './ring.ts';
+import type { PoolLinkData, RingPair } from './topology.ts';
+
+export type PoolResult = Result<Outgoing, Fault>;
+
+interface Task {
+  readonly id: number;
+  readonly isolate: number;
+  readonly resolve: (result: PoolResult) => void;
+  timer: NodeJS.Timeout | null;
+  /** A response whose body is still arriving in chunk records. */
+  partial: DecodedResponse | null;
+}
+
+/** A write that did not fit into a full ring, retried in order. */
+type PendingWrite =
+  | { readonly kind: 'request'; readonly request: PoolRequest }
+  | { readonly kind: 'chunk'; readonly taskId: number; readonly body: Uint8Array; offset: number }
+  | { readonly kind: 'cancel'; readonly taskId: number };
+
+/** A request whose path, query and headers are larger than a ring record (see `poolRingSize`). */
+const HEAD_TOO_LARGE: Fault = {
+  kind: 'http',
+  status: 431,
+  detail: 'Request headers too large to run this route on the pool',
+  code: ErrorCode.BAD_REQUEST,
+  headers: undefined,
+};
+
+/** How long to wait before retrying writes into a full request ring, in ms. */
+const FULL_RING_RETRY_MS = 1;
+
+
+interface Link {
+  producer: RingProducer;
+  consumer: RingConsumer;
+  readonly doorbell: Doorbell;
+  /** Writes waiting for room, in order. Never reordered: a task's chunks follow its head. */
+  readonly pending: PendingWrite[];
+  /** This worker's tasks on the isolate that have not been answered. */
+  outstanding: number;
+}
+
+export class PoolClient {
+  readonly #links: Array<Link | null>;
+  readonly #capacity: readonly number[];
+  readonly #slots: readonly number[];
+  readonly #state: PoolState;
+  readonly #doorbell: Doorbell;
+  readonly #tasks = new Map<number, Task>();
+  #nextTaskId = 1;
+  #nextIsolate = 0;
+  #listening = false;
+  /** Set when a record was committed during the current flush. */
+  #wrote = false;
+  readonly #doorbells: SharedArrayBuffer;
+  readonly #pinnedCount: number;
+  readonly #pollWindow: number;
+
+  constructor(data: PoolLinkData) {
+    this.#doorbells = data.doorbells;
+    this.#pollWindow = data.pollWindow;
+    this.#pinnedCount = data.pinnedCount;
+    this.#state = new PoolState(data.state, data.epoch);
+    this.#doorbell = new Doorbell(data.doorbells, data.pinnedIndex);
+    this.#slots = data.slots;
+    this.#capacity = data.slots.map((s) => s + data.queueLimit);
+    this.#links = data.rings.map((pair, j) => (data.available[j] === true ? this.#link(pair, j) : null));
+  }
+
+  /** Tasks this worker is waiting on. */
+  get outstanding(): number {
+    return this.#tasks.size;
+  }
+
+  /** Whether some isolate has an idle task slot now (used to decide spill-over). */
+  hasIdleSlot(): boolean {
+    for (let j = 0; j < this.#links.length; j++) {
+      const link = this.#links[j];
+      if (link !== null && this.#state.load(j) < (this.#slots[j] as number)) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Runs a request on a pooled isolate. `timeoutMs` 0 means no limit. Never rejects.
+   * The request belongs to the client from now on (it sets `taskId`, and may send the body
+   * later, in chunks).
+   */
+  submit(request: PoolRequest, timeoutMs: number): Promise<PoolResult> {
+    this.#drainResponses();
+    const j = this.#pickIsolate();
+    if (j < 0) return Promise.resolve(err({ kind: 'overloaded' }));
+    const link = this.#links[j] as Link;
+    const id = this.#nextTaskId;
+    this.#nextTaskId = this.#nextTaskId === 0xffff_ffff ? 1 : this.#nextTaskId + 1;
+
+    return new Promise<PoolResult>((resolve) => {
+      const task: Task = { id, isolate: j, resolve, timer: null, partial: null };
+      this.#tasks.set(id, task);
+      link.outstanding++;
+      if (timeoutMs > 0) task.timer = setTimeout(() => this.#timeOut(task, timeoutMs), timeoutMs);
+      request.taskId = id;
+      this.#write(link, { kind: 'request', request });
+      link.doorbell.ring();
+      this.#listen();
+    });
+  }
+
+  /** The isolate died or is being replaced: its tasks answer 503, and it gets no new ones. */
+  isolateDown(j: number): void {
+    const link = this.#links[j];
+    if (link === null || link === undefined) return;
+    this.#links[j] = null;
+    for (const task of [...this.#tasks.values()]) {
+      if (task.isolate === j) this.#complete(task, err({ kind: 'unavailable' }));
+    }
+  }
+
+  /** A replacement isolate is ready, with fresh rings. */
+  isolateUp(j: number, pair: RingPair): void {
+    this.#links[j] = this.#link(pair, j);
+  }
+
+  #link(pair: RingPair, j: number): Link {
+    return {
+      producer: new RingProducer(pair.request),
+      consumer: new RingConsumer(pair.response),
+      doorbell: new Doorbell(this.#doorbells, this.#pinnedCount + j),
+      pending: [],
+      outstanding: 0,
+    };
+  }
+
+  /**
+   * The least-loaded isolate with room, or -1. Load is what the isolate reports (running and
+   * queued) or this worker's own unanswered tasks there, whichever is higher: the isolate's
+   * count lags behind tasks still in the ring.
+   */
+  #pickIsolate(): number {
+    let best = -1;
+    let bestLoad = Infinity;
+    const count = this.#links.length;
+    for (let k = 0; k < count; k++) {
+      const j = (this.#nextIsolate + k) % count;
+      const link = this.#links[j];
+      if (link === null || link === undefined) continue;
+      const load = Math.max(this.#state.load(j), link.outstanding);
+      if (load < (this.#capacity[j] as number) && load < bestLoad) {
+        best = j;
+        bestLoad = load;
+      }
+    }
+    this.#nextIsolate = (this.#nextIsolate + 1) % count;
+    return best;
+  }
+
+  /** Writes now if nothing is queued before it and the ring has room, else queues. */
+  #write(link: Link, write: PendingWrite): void {
+    if (link.pending.length > 0 || !this.#tryWrite(link, write)) {
+      link.pending.push(write);
+      this.#listen();
+    }
+  }
+
+  /** Tries one write; a request whose body did not fit whole leaves a chunk write queued first. */
+  #tryWrite(link: Link, write: PendingWrite): boolean {
+    switch (write.kind) {
+      case 'request': {
+        const inline = encodeRequest(link.producer, write.request);
+        if (inline === NO_ROOM) return false;
+        if (inline === TOO_LARGE) {
+          const task = this.#tasks.get(write.request.taskId);
+          if (task !== undefined) this.#complete(task, err(HEAD_TOO_LARGE));
+          return true;
+        }
+        const body = write.request.body;
+        if (inline < body.byteLength) {
+          link.pending.unshift({ kind: 'chunk', taskId: write.request.taskId, body, offset: inline });
+        }
+        return true;
+      }
+      case 'chunk': {
+        // As many chunks as fit; the ones written are rung for by the caller even if the rest waits.
+        while (write.offset < write.body.byteLength) {
+          const next = encodeBodyChunk(link.producer, RecordKind.REQUEST_BODY, write.taskId, write.body, write.offset);
+          if (next < 0) return false;
+          write.offset = next;
+          this.#wrote = true;
+        }
+        return true;
+      }
+      case 'cancel':
+        return encodeCancel(link.producer, write.taskId);
+    }
+  }
+
+  /** Retries queued writes on every link, in order, as far as the rings allow. */
+  #flush(): boolean {
+    let blocked = false;
+    for (const link of this.#links) {
+      if (link === null || link.pending.length === 0) continue;
+      this.#wrote = false;
+      while (link.pending.length > 0) {
+        const write = link.pending[0] as PendingWrite;
+        if (write.kind === 'chunk' && !this.#tasks.has(write.taskId)) {
+          link.pending.shift(); // the task ended (timed out): the rest of its body is not needed
+          continue;
+        }
+        const before = link.pending.length;
+        if (!this.#tryWrite(link, write)) {
+          blocked = true;
+          break;
+        }
+        // A request that left a chunk queued put it at the front: remove the request behind it.
+        link.pending.splice(link.pending.length > before ? 1 : 0, 1);
+        this.#wrote = true;
+      }
+      // Whatever was committed is announced, even if the queue is blocked behind it.
+      if (this.#wrote) link.doorbell.ring();
+    }
+    return blocked;
+  }
+
+  #timeOut(task: Task, timeoutMs: number): void {
+    task.timer = null;
+    if (!this.#tasks.has(task.id)) return;
+    this.#complete(task, err({ kind: 'timeout', timeoutMs }));
+    const link = this.#links[task.isolate];
+    if (link === null || link === undefined) return;
+    // Drop the request if it never left this worker; else tell the isolate not to bother.
+    const queued = link.pending.findIndex((w) => w.kind === 'request' && w.request.taskId === task.id);
+    if (queued >= 0) link.pending.splice(queued, 1);
+    else this.#write(link, { kind: 'cancel', taskId: task.id });
+    link.doorbell.ring();
+  }
+
+  #complete(task: Task, result: PoolResult): void {
+    if (!this.#tasks.delete(task.id)) return;
+    if (task.timer !== null) clearTimeout(task.timer);
+    const link = this.#links[task.isolate];
+    if (link !== null && link !== undefined) link.outstanding--;
+    task.resolve(result);
+  }
+
+  /** Reads every answer waiting in the response rings. Returns how many records were read. */
+  #drainResponses(): number {
+    let read = 0;
+    for (const link of this.#links) {
+      if (link !== null) read += link.consumer.drain(this.#onRecord);
+    }
+    return read;
+  }
+
+  readonly #onRecord = (bytes: Buffer, offset: number, length: number): void => {
+    const task = this.#tasks.get(recordTaskId(bytes, offset));
+    // An answer for a task that timed out or was cancelled is read and dropped.
+    if (task === undefined) return;
+    switch (recordKind(bytes, offset)) {
+      case RecordKind.RESPONSE: {
+        const response = decodeResponse(bytes, offset);
+        if (response.more) task.partial = response;
+        else this.#complete(task, ok(outgoingFrom(response)));
+        return;
+      }
+      case RecordKind.RESPONSE_BODY: {
+        const partial = task.partial;
+        if (partial === null || partial.body === null) return;
+        partial.received = decodeBodyChunk(bytes, offset, length, partial.body, partial.received);
+        if ((recordFlags(bytes, offset) & FLAG_MORE) === 0) this.#complete(task, ok(outgoingFrom(partial)));
+        return;
+      }
+      case RecordKind.FAULT:
+        this.#complete(task, err(decodeFault(bytes, offset)));
+        return;
+    }
+  };
+
+  /** Keeps reading answers until no task is outstanding and no write is queued. */
+  #listen(): void {
+    if (this.#listening) return;
+    this.#listening = true;
+    let lastAnswer = performance.now();
+    const step = (): void => {
+      if (this.#drainResponses() > 0) lastAnswer = performance.now();
+      const blocked = this.#flush();
+      if (this.#tasks.size === 0 && !blocked) {
+        this.#listening = false;
+        return;
+      }
+      // Optionally keep polling once per event-loop turn after the last answer (the `poolPoll`
+      // option): under steady load answers keep coming and nobody needs a syscall to wake us.
+      if (performance.now() - lastAnswer < this.#pollWindow) {
+        setImmediate(step);
+        return;
+      }
+      this.#doorbell.park();
+      // Re-check after announcing the park (doorbell.ts explains why nothing is lost).
+      if (this.#hasResponses()) {
+        this.#doorbell.unpark();
+        setImmediate(step);
+        return;
+      }
+      // Writes blocked on a full ring are retried on a short timer: the isolate does not ring
+      // this doorbell when it frees request-ring space, only when it answers.
+      void this.#doorbell.wait(blocked ? FULL_RING_RETRY_MS : Infinity).then(step);
+    };
+    step();
+  }
+
+  #hasResponses(): boolean {
+    for (const link of this.#links) if (link !== null && link.consumer.hasRecords()) return true;
+    return false;
+  }
+}
+
+function outgoingFrom(response: DecodedResponse): Outgoing {
+  return { status: response.status, headers: response.headers, body: response.body };
+}

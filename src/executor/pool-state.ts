@@ -1,0 +1,69 @@
+/**
+ * What pinned workers and the supervisor can see of each pooled isolate, without asking it:
+ * how loaded it is (to pick an isolate, or shed load when all are full) and whether it is stuck
+ * in synchronous code (for the watchdog). Layout in layout.ts; each word is written only by the
+ * isolate it describes.
+ */
+
+import { POOL_BUSY_LIMIT, POOL_BUSY_SINCE, POOL_LOAD, POOL_STATE_STRIDE } from './layout.ts';
+
+export function createPoolState(isolates: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(Math.max(1, isolates) * POOL_STATE_STRIDE * Int32Array.BYTES_PER_ELEMENT);
+}
+
+export class PoolState {
+  readonly #words: Int32Array;
+  /** `Date.now()` when the pool was created; busy times are stored relative to it (fits 24 days in an Int32, and wraps safely). */
+  readonly #epoch: number;
+
+  constructor(buffer: SharedArrayBuffer, epoch: number) {
+    this.#words = new Int32Array(buffer);
+    this.#epoch = epoch;
+  }
+
+  // ── written by isolate `index` only ──
+
+  setLoad(index: number, load: number): void {
+    Atomics.store(this.#words, index * POOL_STATE_STRIDE + POOL_LOAD, load);
+  }
+
+  /** The isolate enters the synchronous part of a handler whose timeout is `limitMs`. */
+  enterHandler(index: number, limitMs: number): void {
+    const base = index * POOL_STATE_STRIDE;
+    // The limit is stored first: a watchdog that sees `busySince` also sees the limit that goes with it.
+    Atomics.store(this.#words, base + POOL_BUSY_LIMIT, limitMs);
+    Atomics.store(this.#words, base + POOL_BUSY_SINCE, (Date.now() - this.#epoch) | 1);
+  }
+
+  leaveHandler(index: number): void {
+    Atomics.store(this.#words, index * POOL_STATE_STRIDE + POOL_BUSY_SINCE, 0);
+  }
+
+  /** Clears an isolate's words, for its replacement (the supervisor, before the new one starts). */
+  reset(index: number): void {
+    const base = index * POOL_STATE_STRIDE;
+    Atomics.store(this.#words, base + POOL_LOAD, 0);
+    Atomics.store(this.#words, base + POOL_BUSY_SINCE, 0);
+    Atomics.store(this.#words, base + POOL_BUSY_LIMIT, 0);
+  }
+
+  // ── read by anyone ──
+
+  load(index: number): number {
+    return Atomics.load(this.#words, index * POOL_STATE_STRIDE + POOL_LOAD);
+  }
+
+  /**
+   * How far past its limit the isolate's current synchronous handler has run, in ms; 0 or less
+   * when it is not in one or still within its limit (a limit of 0 means no limit).
+   */
+  overrun(index: number): number {
+    const base = index * POOL_STATE_STRIDE;
+    const since = Atomics.load(this.#words, base + POOL_BUSY_SINCE);
+    if (since === 0) return 0;
+    const limit = Atomics.load(this.#words, base + POOL_BUSY_LIMIT);
+    if (limit === 0) return 0;
+    const elapsed = ((Date.now() - this.#epoch) | 0) - since;
+    return elapsed - limit;
+  }
+}

@@ -1,0 +1,252 @@
+/**
+ * The supervisor's half for the pooled executor: makes the shared memory (topology.ts), starts
+ * the pooled isolates, replaces any that crashes or gets stuck, and tells the pinned workers.
+ *
+ *   crash:  isolate exits ──► pinned workers told `down` (its tasks answer 503)
+ *           ──► fresh rings for its column ──► respawn after a backoff ──► same route check
+ *           ──► pinned workers told `up` with the new rings
+ *   stuck:  the watchdog sees an isolate inside one handler's synchronous code longer than that
+ *           route's timeout (pool-state.ts) ──► terminates it ──► as for a crash
+ */
+
+import { Worker } from 'node:worker_threads';
+import type { RouteInfo } from '../app/app.ts';
+import type { ResolvedOptions } from '../config/options.ts';
+import type { Logger } from '../core/log.ts';
+import { err, ok, type Result } from '../core/result.ts';
+import { createDoorbells } from '../executor/doorbell.ts';
+import { createPoolState, PoolState } from '../executor/pool-state.ts';
+import type { ToPooled } from '../executor/pooled-isolate.ts';
+import { createRingPair, slotsPerIsolate, type PoolLinkData, type PooledIsolateData, type RingPair } from '../executor/topology.ts';
+import { RestartBackoff, routeMismatch, sameRoutes, waitFor, type StartError } from './worker-lifecycle.ts';
+
+const POOLED_URL = new URL(`../executor/pooled-isolate${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+
+/** How often the watchdog looks for isolates stuck past their handler's timeout, in ms. */
+const WATCHDOG_INTERVAL_MS = 100;
+/** How far past its timeout a synchronous handler may run before its isolate is replaced, in ms. */
+const WATCHDOG_GRACE_MS = 50;
+
+export interface PoolEvents {
+  /** Isolate `index` stopped serving; its tasks in flight will never be answered. */
+  down(index: number, threadId: number, reason: string): void;
+  /** Isolate `index` serves again, on fresh rings (by pinned index). */
+  up(index: number, threadId: number, column: readonly RingPair[]): void;
+}
+
+interface PooledSlot {
+  readonly index: number;
+  worker: Worker | null;
+  threadId: number;
+  ready: boolean;
+  readyAt: number;
+  readonly backoff: RestartBackoff;
+  restartTimer: NodeJS.Timeout | null;
+  /** Why the supervisor itself terminated it (watchdog), for the log line. */
+  killedFor: string | null;
+}
+
+export class PoolSupervisor {
+  readonly #appUrl: string;
+  readonly #options: ResolvedOptions;
+  readonly #log: Logger;
+  readonly #events: PoolEvents;
+  readonly #pinnedCount: number;
+  readonly #slots: PooledSlot[];
+  /** Task slots of each isolate (N split over M). */
+  readonly taskSlots: readonly number[];
+  /** rings[i][j]: between pinned worker i and pooled isolate j. */
+  readonly #rings: RingPair[][];
+  readonly #doorbells: SharedArrayBuffer;
+  readonly #stateBuffer: SharedArrayBuffer;
+  readonly #state: PoolState;
+  readonly #epoch = Date.now();
+  #routes: readonly RouteInfo[] = [];
+  #watchdog: NodeJS.Timeout | null = null;
+  #closed = false;
+
+  constructor(appUrl: string, options: ResolvedOptions, pinnedCount: number, log: Logger, events: PoolEvents) {
+    this.#appUrl = appUrl;
+    this.#options = options;
+    this.#log = log;
+    this.#events = events;
+    this.#pinnedCount = pinnedCount;
+    const isolates = options.pooledIsolates;
+    this.taskSlots = slotsPerIsolate(options.pooledWorkers, isolates);
+    this.#rings = Array.from({ length: pinnedCount }, () =>
+      Array.from({ length: isolates }, () => createRingPair(options.poolRingSize)),
+    );
+    this.#doorbells = createDoorbells(pinnedCount + isolates);
+    this.#stateBuffer = createPoolState(isolates);
+    this.#state = new PoolState(this.#stateBuffer, this.#epoch);
+    this.#slots = Array.from({ length: isolates }, (_, index) => ({
+      index,
+      worker: null,
+      threadId: -1,
+      ready: false,
+      readyAt: 0,
+      backoff: new RestartBackoff(),
+      restartTimer: null,
+      killedFor: null,
+    }));
+  }
+
+  /** Thread ids of the pooled isolates serving now. */
+  get threadIds(): number[] {
+    return this.#slots.flatMap((slot) => (slot.ready ? [slot.threadId] : []));
+  }
+
+  /** The shared memory pinned worker `i` uses to reach the pool. */
+  linkFor(i: number): PoolLinkData {
+    return {
+      pinnedIndex: i,
+      rings: this.#rings[i] as RingPair[],
+      // An isolate that is starting (at startup, or replacing a dead one) already reads these rings.
+      available: this.#slots.map((slot) => slot.worker !== null),
+      doorbells: this.#doorbells,
+      pinnedCount: this.#pinnedCount,
+      state: this.#stateBuffer,
+      epoch: this.#epoch,
+      slots: this.taskSlots,
+      queueLimit: this.#options.poolQueueLimit,
+      pollWindow: this.#options.poolPoll / 1000,
+    };
+  }
+
+  /** Starts every isolate; resolves with the route table each one built. */
+  async start(deadline: number): Promise<Result<Array<readonly RouteInfo[]>, StartError>> {
+    const booted = await Promise.all(this.#slots.map((slot) => this.#boot(slot, deadline)));
+    const failed = booted.find((r) => !r.ok);
+    if (failed !== undefined && !failed.ok) return failed;
+    return ok(booted.map((r) => (r.ok ? r.value : [])));
+  }
+
+  /** Marks the isolates ready once the supervisor has checked their tables against `routes`. */
+  serving(routes: readonly RouteInfo[]): void {
+    this.#routes = routes;
+    for (const slot of this.#slots) {
+      slot.ready = slot.worker !== null;
+      slot.readyAt = Date.now();
+    }
+    this.#watchdog = setInterval(() => this.#watch(), WATCHDOG_INTERVAL_MS);
+    this.#watchdog.unref();
+  }
+
+  /** Pinned worker `i` is being replaced: fresh rings for its row, and every isolate switches to them. */
+  renewPinned(i: number): void {
+    const row = this.#slots.map(() => createRingPair(this.#options.poolRingSize));
+    this.#rings[i] = row;
+    for (const slot of this.#slots) {
+      slot.worker?.postMessage({ type: 'pinned-rings', pinned: i, rings: row[slot.index] as RingPair } satisfies ToPooled);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#watchdog !== null) clearInterval(this.#watchdog);
+    await Promise.all(
+      this.#slots.map(async (slot) => {
+        if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
+        await slot.worker?.terminate();
+      }),
+    );
+  }
+
+  async #boot(slot: PooledSlot, deadline: number): Promise<Result<readonly RouteInfo[], StartError>> {
+    const data: PooledIsolateData = {
+      index: slot.index,
+      appUrl: this.#appUrl,
+      logLevel: this.#options.logLevel,
+      rings: this.#rings.map((row) => row[slot.index] as RingPair),
+      doorbells: this.#doorbells,
+      pinnedCount: this.#pinnedCount,
+      state: this.#stateBuffer,
+      epoch: this.#epoch,
+      slots: this.taskSlots[slot.index] as number,
+      queueLimit: this.#options.poolQueueLimit,
+      handlerTimeout: this.#options.handlerTimeout,
+      pollWindow: this.#options.poolPoll / 1000,
+    };
+    const limit = this.#options.poolMemoryLimit;
+    const worker = new Worker(POOLED_URL, {
+      workerData: data,
+      name: `fasterapi-pooled-${slot.index}`,
+      ...(limit > 0 ? { resourceLimits: { maxOldGenerationSizeMb: limit } } : {}),
+    });
+    slot.worker = worker;
+    slot.threadId = worker.threadId;
+    slot.ready = false;
+    slot.killedFor = null;
+    const threadId = worker.threadId;
+    let crash: Error | null = null;
+    worker.on('error', (error: Error) => {
+      crash = error;
+    });
+    worker.on('exit', (code) => this.#onExit(slot, worker, threadId, code, crash));
+    const reply = await waitFor(worker, 'routes', deadline, `pooled isolate ${slot.index}`);
+    if (!reply.ok) return reply;
+    return ok(reply.value.routes);
+  }
+
+  #onExit(slot: PooledSlot, worker: Worker, threadId: number, code: number, crash: Error | null): void {
+    if (slot.worker !== worker) return;
+    const wasReady = slot.ready;
+    slot.ready = false;
+    slot.worker = null;
+    if (this.#closed || !wasReady) return;
+    const reason =
+      slot.killedFor ??
+      (crash === null ? `exited with code ${code}` : `crashed: ${crash.stack ?? crash.message}`);
+    const delay = slot.backoff.next(Date.now() - slot.readyAt);
+    this.#log.warn(
+      `↻ Pooled isolate ${slot.index} (thread ${threadId}) ${reason}; its tasks in flight answer 503; replacing it in ${delay} ms`,
+    );
+    this.#events.down(slot.index, threadId, reason);
+    this.#scheduleReplace(slot, delay);
+  }
+
+  #scheduleReplace(slot: PooledSlot, delay: number): void {
+    slot.restartTimer = setTimeout(() => {
+      slot.restartTimer = null;
+      void this.#replace(slot);
+    }, delay);
+  }
+
+  async #replace(slot: PooledSlot): Promise<void> {
+    if (this.#closed) return;
+    // Fresh rings and state: nothing half-written by the old isolate is read by the new one.
+    for (const row of this.#rings) row[slot.index] = createRingPair(this.#options.poolRingSize);
+    this.#state.reset(slot.index);
+    const booted = await this.#boot(slot, Date.now() + this.#options.startupTimeout);
+    if (this.#closed) return;
+    const outcome: Result<unknown, StartError> = !booted.ok
+      ? booted
+      : sameRoutes(booted.value, this.#routes)
+        ? ok(undefined)
+        : err(routeMismatch(`pooled isolate ${slot.index}`, this.#routes, booted.value));
+    if (outcome.ok) {
+      slot.ready = true;
+      slot.readyAt = Date.now();
+      this.#log.info(`✓ Pooled isolate ${slot.index} replaced (thread ${slot.threadId})`);
+      this.#events.up(slot.index, slot.threadId, this.#rings.map((row) => row[slot.index] as RingPair));
+      return;
+    }
+    const delay = slot.backoff.next(0);
+    this.#log.error(`✗ Pooled isolate ${slot.index} failed to start: ${outcome.error.message}; retrying in ${delay} ms`);
+    const failed = slot.worker;
+    slot.worker = null;
+    await failed?.terminate();
+    this.#scheduleReplace(slot, delay);
+  }
+
+  /** Replaces isolates stuck in synchronous code past their handler's timeout. */
+  #watch(): void {
+    for (const slot of this.#slots) {
+      if (!slot.ready || slot.worker === null || slot.killedFor !== null) continue;
+      const overrun = this.#state.overrun(slot.index);
+      if (overrun <= WATCHDOG_GRACE_MS) continue;
+      slot.killedFor = `was stuck in a handler's synchronous code ${overrun} ms past its timeout`;
+      void slot.worker.terminate();
+    }
+  }
+}

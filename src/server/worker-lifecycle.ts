@@ -1,0 +1,101 @@
+/**
+ * What starting and restarting any isolate has in common, pinned or pooled: waiting for its
+ * lifecycle messages with a deadline, comparing route tables, and the restart backoff.
+ */
+
+import type { Worker } from 'node:worker_threads';
+import { routeLabel, type RouteInfo } from '../app/app.ts';
+import { ErrorCode } from '../core/errors.ts';
+import { err, ok, type Result } from '../core/result.ts';
+import type { FromWorker } from './messages.ts';
+
+export interface StartError {
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+/**
+ * Waits for the worker's next lifecycle message of `type`. A `failed` message, an early exit, an
+ * uncaught error or the deadline end the wait with an error instead. `label` names the worker in
+ * messages ("pinned worker 1").
+ */
+export function waitFor<T extends FromWorker['type']>(
+  worker: Worker,
+  type: T,
+  deadline: number,
+  label: string,
+): Promise<Result<Extract<FromWorker, { type: T }>, StartError>> {
+  return new Promise((resolve) => {
+    let lastError: Error | null = null;
+    const done = (result: Result<Extract<FromWorker, { type: T }>, StartError>): void => {
+      clearTimeout(timer);
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+      resolve(result);
+    };
+    const onMessage = (message: FromWorker): void => {
+      if (message.type === type) done(ok(message as Extract<FromWorker, { type: T }>));
+      else if (message.type === 'failed') done(err({ code: message.code, message: message.message }));
+    };
+    const onError = (error: Error): void => {
+      lastError = error;
+    };
+    const onExit = (code: number): void =>
+      done(
+        err({
+          code: ErrorCode.WORKER_START,
+          message: `${label} exited with code ${code} while starting${lastError === null ? '' : `: ${lastError.stack ?? lastError.message}`}`,
+        }),
+      );
+    const timer = setTimeout(
+      () =>
+        done(
+          err({
+            code: ErrorCode.WORKER_START,
+            message: `${label} did not start within the startup timeout (is the app module waiting on something at load time?)`,
+          }),
+        ),
+      Math.max(0, deadline - Date.now()),
+    );
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+  });
+}
+
+export function sameRoutes(a: readonly RouteInfo[], b: readonly RouteInfo[]): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export function routeMismatch(label: string, expected: readonly RouteInfo[], got: readonly RouteInfo[]): StartError {
+  const show = (routes: readonly RouteInfo[]): string => routes.map((r) => `${routeLabel(r)}#${r.id}`).join(', ') || '(none)';
+  return {
+    code: ErrorCode.ROUTE_TABLE_MISMATCH,
+    message:
+      `${label} built a different route table from pinned worker 0; routes must be registered the same way ` +
+      `in every isolate (at module level, not depending on timing or randomness).\n  pinned worker 0: ${show(expected)}\n  ${label}: ${show(got)}`,
+  };
+}
+
+/** Restart delays that double while an isolate keeps dying young, from 100 ms up to 10 s. */
+export class RestartBackoff {
+  static readonly FIRST_MS = 100;
+  static readonly MAX_MS = 10_000;
+  /** An isolate that served at least this long resets the backoff when it dies. */
+  static readonly HEALTHY_UPTIME_MS = 5_000;
+  #next: number = RestartBackoff.FIRST_MS;
+
+  /** The delay before the next restart attempt; `uptime` is how long the isolate ran (ms). */
+  next(uptime: number): number {
+    if (uptime >= RestartBackoff.HEALTHY_UPTIME_MS) this.#next = RestartBackoff.FIRST_MS;
+    const delay = this.#next;
+    this.#next = Math.min(this.#next * 2, RestartBackoff.MAX_MS);
+    return delay;
+  }
+
+  /** The delay that `next()` would give an isolate that died at once (for log lines). */
+  peek(): number {
+    return this.#next;
+  }
+}
