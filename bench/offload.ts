@@ -41,11 +41,11 @@ function codecRoundTrips(count: number): { nsPerTrip: number; bytesPerTrip: numb
   const body = new Uint8Array(0);
   const outgoing = { status: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: '{"id":42,"name":"widget"}' };
   let sink = 0;
-  const onRequest = (bytes: Buffer, offset: number): void => {
-    sink += decodeRequest(bytes, offset).path.length;
+  const onRequest = (bytes: Buffer, offset: number, length: number): void => {
+    sink += decodeRequest(bytes, offset, length).path.length;
   };
-  const onResponse = (bytes: Buffer, offset: number): void => {
-    sink += decodeResponse(bytes, offset).status;
+  const onResponse = (bytes: Buffer, offset: number, length: number): void => {
+    sink += decodeResponse(bytes, offset, length).status;
   };
   const trip = (i: number): void => {
     encodeRequest(reqOut, { taskId: i, routeId: 3, method: 'GET', path: '/items/42', rawQuery: 'q=1', params, headers, body });

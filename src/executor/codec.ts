@@ -8,6 +8,7 @@
  *
  *     0  u8  kind      RecordKind
  *     1  u8  flags     FLAG_MORE: body chunk records for this task follow
+ *                      FLAG_ASCII: every string in the record is ASCII (decoded in one go)
  *     2  u16 (zero)
  *     4  u32 taskId    chosen by the pinned worker, unique among its tasks in flight
  *
@@ -47,6 +48,12 @@ export const RecordKind = {
 export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
 
 export const FLAG_MORE = 1;
+/**
+ * Every string of the record is ASCII, as almost all paths and header values are. The decoder
+ * then turns the record's whole string area into one JS string with a single native call and
+ * takes each field as a substring, instead of one native call per field (~100 ns each).
+ */
+export const FLAG_ASCII = 2;
 const PREFIX = 8;
 const LITERAL = 255;
 const NO_BODY = 0xffff_ffff;
@@ -86,10 +93,24 @@ function headerNameSize(name: string, measure: Measure): number {
   return HEADER_INDEX.has(name) ? 1 : 1 + measure(name);
 }
 
+/** Whether every string written since the last `startRecord()` was ASCII. */
+let allAscii = true;
+
+function startRecord(): void {
+  allAscii = true;
+}
+
 function writeString(bytes: Buffer, at: number, text: string): number {
   const written = bytes.write(text, at + 4, 'utf8');
+  // As many bytes as UTF-16 units: every character was below U+0080.
+  if (written !== text.length) allAscii = false;
   bytes.writeUInt32LE(written, at);
   return at + 4 + written;
+}
+
+/** Marks the record ASCII if every string written into it was. */
+function finishRecord(bytes: Buffer, start: number): void {
+  if (allAscii) bytes[start + 1] = (bytes[start + 1] as number) | FLAG_ASCII;
 }
 
 function writeHeaderName(bytes: Buffer, at: number, name: string): number {
@@ -145,11 +166,14 @@ export function encodeRequest(ring: RingProducer, request: PoolRequest): number 
   let [head, paramCount, headerCount] = requestHeadSize(request, methodIndex, bound);
   if (head > ring.maxPayload) [head] = requestHeadSize(request, methodIndex, exact);
   if (head > ring.maxPayload || paramCount > 255 || headerCount > 0xffff) return TOO_LARGE;
-  const inline = Math.min(body.byteLength, ring.maxPayload - head);
+  // Inline only as much body as half the free space holds, so a big body does not make the head
+  // wait for half the ring to drain; the rest follows in chunks.
+  const inline = Math.max(0, Math.min(body.byteLength, ring.maxPayload - head, (ring.free >> 1) - head));
   const start = ring.reserve(head + inline);
   if (start < 0) return NO_ROOM;
 
   const bytes = ring.bytes;
+  startRecord();
   writePrefix(bytes, start, RecordKind.REQUEST, inline < body.byteLength ? FLAG_MORE : 0, request.taskId);
   bytes.writeUInt16LE(request.routeId, start + 8);
   bytes[start + 10] = methodIndex;
@@ -167,6 +191,7 @@ export function encodeRequest(ring: RingProducer, request: PoolRequest): number 
     at = writeString(bytes, at, params[name] as string);
   }
   at = writeHeaders(bytes, at, headers);
+  finishRecord(bytes, start);
   if (inline > 0) bytes.set(inline === body.byteLength ? body : body.subarray(0, inline), at);
   ring.commit(at + inline - start);
   return inline;
@@ -266,9 +291,11 @@ export function encodeResponse(ring: RingProducer, taskId: number, outgoing: Out
   if (typeof body === 'string' && 20 + headerSize + body.length * 3 <= ring.maxPayload) {
     const start = ring.reserve(20 + headerSize + body.length * 3);
     if (start < 0) return NO_ROOM;
+    startRecord();
     const at = writeHeaders(bytes, start + 20, outgoing.headers);
     const written = bytes.write(body, at, 'utf8');
     writeResponseHead(bytes, start, taskId, 0, outgoing.status, headerCount, written, written);
+    finishRecord(bytes, start);
     ring.commit(at + written - start);
     return { rest: EMPTY, sent: written };
   }
@@ -280,9 +307,11 @@ export function encodeResponse(ring: RingProducer, taskId: number, outgoing: Out
   const inline = Math.min(total, ring.maxPayload - 20 - headerSize);
   const start = ring.reserve(20 + headerSize + inline);
   if (start < 0) return NO_ROOM;
+  startRecord();
   const at = writeHeaders(bytes, start + 20, outgoing.headers);
   if (binary !== null && inline > 0) bytes.set(inline === total ? binary : binary.subarray(0, inline), at);
   writeResponseHead(bytes, start, taskId, inline < total ? FLAG_MORE : 0, outgoing.status, headerCount, binary === null ? NO_BODY : total, inline);
+  finishRecord(bytes, start);
   ring.commit(at + inline - start);
   return { rest: binary ?? EMPTY, sent: inline };
 }
@@ -325,6 +354,7 @@ export function encodeFault(ring: RingProducer, taskId: number, fault: PooledFau
   const start = ring.reserve(size);
   if (start < 0) return NO_ROOM;
   const bytes = ring.bytes;
+  startRecord();
   writePrefix(bytes, start, RecordKind.FAULT, 0, taskId);
   bytes[start + 8] = FAULT_KIND[fault.kind];
   bytes[start + 9] = 0;
@@ -333,6 +363,7 @@ export function encodeFault(ring: RingProducer, taskId: number, fault: PooledFau
   bytes.writeUInt16LE(headerCount, start + 14);
   let at = writeString(bytes, start + 16, text);
   at = writeHeaders(bytes, at, headers);
+  finishRecord(bytes, start);
   ring.commit(at - start);
   return 0;
 }
@@ -351,16 +382,27 @@ export function recordTaskId(bytes: Buffer, offset: number): number {
 
 /** A cursor over one record while it is decoded. */
 class Reader {
-  bytes: Buffer;
+  readonly bytes: Buffer;
   at: number;
-  constructor(bytes: Buffer, at: number) {
+  /** For an ASCII record: its string area [base, end) as one latin1 string; else null. */
+  readonly #text: string | null;
+  readonly #base: number;
+
+  /** Reads a record whose strings lie in [at, end). */
+  constructor(bytes: Buffer, at: number, end: number, flags: number) {
     this.bytes = bytes;
     this.at = at;
+    this.#base = at;
+    // Latin-1 and UTF-8 agree on ASCII, and latin1 maps byte offsets to string offsets 1:1.
+    this.#text = (flags & FLAG_ASCII) !== 0 && end > at ? bytes.toString('latin1', at, end) : null;
   }
+
   string(): string {
     const length = this.bytes.readUInt32LE(this.at);
     const start = this.at + 4;
     this.at = start + length;
+    if (length === 0) return '';
+    if (this.#text !== null) return this.#text.substring(start - this.#base, this.at - this.#base);
     return this.bytes.toString('utf8', start, this.at);
   }
   headerName(): string {
@@ -407,14 +449,15 @@ function bodyBuffer(bytes: Buffer, at: number, total: number, inline: number): B
   return body;
 }
 
-export function decodeRequest(bytes: Buffer, offset: number): DecodedRequest {
+/** Decodes the REQUEST record at `offset`, `length` bytes long. */
+export function decodeRequest(bytes: Buffer, offset: number, length: number): DecodedRequest {
   const routeId = bytes.readUInt16LE(offset + 8);
   const methodIndex = bytes[offset + 10] as number;
   const paramCount = bytes[offset + 11] as number;
   const headerCount = bytes.readUInt16LE(offset + 12);
   const bodyLength = bytes.readUInt32LE(offset + 16);
   const inline = bytes.readUInt32LE(offset + 20);
-  const reader = new Reader(bytes, offset + 24);
+  const reader = new Reader(bytes, offset + 24, offset + length - inline, recordFlags(bytes, offset));
   const method = methodIndex === LITERAL ? reader.string() : (METHODS[methodIndex] as string);
   const path = reader.string();
   const rawQuery = reader.string();
@@ -448,12 +491,13 @@ export interface DecodedResponse {
   readonly more: boolean;
 }
 
-export function decodeResponse(bytes: Buffer, offset: number): DecodedResponse {
+/** Decodes the RESPONSE record at `offset`, `length` bytes long. */
+export function decodeResponse(bytes: Buffer, offset: number, length: number): DecodedResponse {
   const status = bytes.readUInt16LE(offset + 8);
   const headerCount = bytes.readUInt16LE(offset + 10);
   const bodyLength = bytes.readUInt32LE(offset + 12);
   const inline = bytes.readUInt32LE(offset + 16);
-  const reader = new Reader(bytes, offset + 20);
+  const reader = new Reader(bytes, offset + 20, offset + length - inline, recordFlags(bytes, offset));
   const headers = reader.headers(headerCount);
   return {
     taskId: recordTaskId(bytes, offset),
@@ -473,12 +517,13 @@ export function decodeBodyChunk(bytes: Buffer, offset: number, length: number, t
   return received + size;
 }
 
-export function decodeFault(bytes: Buffer, offset: number): PooledFault {
+/** Decodes the FAULT record at `offset`, `length` bytes long. */
+export function decodeFault(bytes: Buffer, offset: number, length: number): PooledFault {
   const kind = bytes[offset + 8];
   const status = bytes.readUInt16LE(offset + 10);
   const code = ERROR_CODES[bytes.readUInt16LE(offset + 12)] ?? ErrorCode.HANDLER;
   const headerCount = bytes.readUInt16LE(offset + 14);
-  const reader = new Reader(bytes, offset + 16);
+  const reader = new Reader(bytes, offset + 16, offset + length, recordFlags(bytes, offset));
   const text = reader.string();
   const headers = reader.headers(headerCount);
   if (kind === FAULT_KIND.http) return { kind: 'http', status, detail: text, code, headers: headerCount === 0 ? undefined : headers };

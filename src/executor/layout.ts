@@ -36,8 +36,12 @@ export const DOORBELL_STRIDE = CACHE_LINE / Int32Array.BYTES_PER_ELEMENT;
  *   [1] busySince  ms since the pool epoch (never 0) when the isolate entered the synchronous
  *                  part of a handler; 0 while it is not inside one
  *   [2] busyLimit  the timeout, in ms, of the task whose synchronous part is running
+ *   [3] heartbeat  ms since the pool epoch, stamped by a timer on the isolate's event loop; it
+ *                  goes stale while the loop is blocked (also by code after an `await`)
+ * The supervisor resets an isolate's words (it has exited) before its replacement starts.
  */
 export const POOL_STATE_STRIDE = CACHE_LINE / Int32Array.BYTES_PER_ELEMENT;
 export const POOL_LOAD = 0;
 export const POOL_BUSY_SINCE = 1;
 export const POOL_BUSY_LIMIT = 2;
+export const POOL_HEARTBEAT = 3;

@@ -43,6 +43,8 @@ export type PoolResult = Result<Outgoing, Fault>;
 interface Task {
   readonly id: number;
   readonly isolate: number;
+  /** The link (rings and generation) the task was sent on. */
+  readonly link: Link;
   readonly resolve: (result: PoolResult) => void;
   timer: NodeJS.Timeout | null;
   /** A response whose body is still arriving in chunk records. */
@@ -69,6 +71,8 @@ const FULL_RING_RETRY_MS = 1;
 
 
 interface Link {
+  /** The isolate's generation these rings belong to (see PoolLinkData.generations). */
+  readonly generation: number;
   producer: RingProducer;
   consumer: RingConsumer;
   readonly doorbell: Doorbell;
@@ -80,6 +84,8 @@ interface Link {
 
 export class PoolClient {
   readonly #links: Array<Link | null>;
+  /** The newest generation heard of for each isolate, linked or not. */
+  readonly #generations: number[];
   readonly #capacity: readonly number[];
   readonly #slots: readonly number[];
   readonly #state: PoolState;
@@ -102,7 +108,8 @@ export class PoolClient {
     this.#doorbell = new Doorbell(data.doorbells, data.pinnedIndex);
     this.#slots = data.slots;
     this.#capacity = data.slots.map((s) => s + data.queueLimit);
-    this.#links = data.rings.map((pair, j) => (data.available[j] === true ? this.#link(pair, j) : null));
+    this.#generations = [...data.generations];
+    this.#links = data.rings.map((pair, j) => (data.available[j] === true ? this.#link(pair, j, data.generations[j] ?? 0) : null));
   }
 
   /** Tasks this worker is waiting on. */
@@ -114,7 +121,7 @@ export class PoolClient {
   hasIdleSlot(): boolean {
     for (let j = 0; j < this.#links.length; j++) {
       const link = this.#links[j];
-      if (link !== null && this.#state.load(j) < (this.#slots[j] as number)) return true;
+      if (link !== null && link !== undefined && Math.max(this.#state.load(j), link.outstanding) < (this.#slots[j] as number)) return true;
     }
     return false;
   }
@@ -133,7 +140,7 @@ export class PoolClient {
     this.#nextTaskId = this.#nextTaskId === 0xffff_ffff ? 1 : this.#nextTaskId + 1;
 
     return new Promise<PoolResult>((resolve) => {
-      const task: Task = { id, isolate: j, resolve, timer: null, partial: null };
+      const task: Task = { id, isolate: j, link, resolve, timer: null, partial: null };
       this.#tasks.set(id, task);
       link.outstanding++;
       if (timeoutMs > 0) task.timer = setTimeout(() => this.#timeOut(task, timeoutMs), timeoutMs);
@@ -144,23 +151,36 @@ export class PoolClient {
     });
   }
 
-  /** The isolate died or is being replaced: its tasks answer 503, and it gets no new ones. */
-  isolateDown(j: number): void {
+  /**
+   * Generation `generation` of isolate `j` died or failed to start: its tasks answer 503, and it
+   * gets no new ones. A message about an older generation than the linked one is ignored.
+   */
+  isolateDown(j: number, generation: number): void {
     const link = this.#links[j];
-    if (link === null || link === undefined) return;
+    if (link === null || link === undefined || link.generation > generation) return;
+    this.#unlink(j);
+  }
+
+  /** Generation `generation` of isolate `j` serves, on fresh rings. Old or repeated news is ignored. */
+  isolateUp(j: number, generation: number, pair: RingPair): void {
+    if (generation <= (this.#generations[j] ?? -1) && this.#links[j] !== null) return;
+    this.#generations[j] = generation;
+    // Tasks still on an older generation's rings would never be answered.
+    this.#unlink(j);
+    this.#links[j] = this.#link(pair, j, generation);
+  }
+
+  #unlink(j: number): void {
+    if (this.#links[j] === null) return;
     this.#links[j] = null;
     for (const task of [...this.#tasks.values()]) {
       if (task.isolate === j) this.#complete(task, err({ kind: 'unavailable' }));
     }
   }
 
-  /** A replacement isolate is ready, with fresh rings. */
-  isolateUp(j: number, pair: RingPair): void {
-    this.#links[j] = this.#link(pair, j);
-  }
-
-  #link(pair: RingPair, j: number): Link {
+  #link(pair: RingPair, j: number, generation: number): Link {
     return {
+      generation,
       producer: new RingProducer(pair.request),
       consumer: new RingConsumer(pair.response),
       doorbell: new Doorbell(this.#doorbells, this.#pinnedCount + j),
@@ -197,6 +217,9 @@ export class PoolClient {
     if (link.pending.length > 0 || !this.#tryWrite(link, write)) {
       link.pending.push(write);
       this.#listen();
+      // The listen loop may be parked waiting only for answers: wake it, so that it notices the
+      // queued write and retries it on its short timer.
+      this.#doorbell.ring();
     }
   }
 
@@ -263,8 +286,8 @@ export class PoolClient {
     task.timer = null;
     if (!this.#tasks.has(task.id)) return;
     this.#complete(task, err({ kind: 'timeout', timeoutMs }));
-    const link = this.#links[task.isolate];
-    if (link === null || link === undefined) return;
+    const link = task.link;
+    if (this.#links[task.isolate] !== link) return; // that generation is gone
     // Drop the request if it never left this worker; else tell the isolate not to bother.
     const queued = link.pending.findIndex((w) => w.kind === 'request' && w.request.taskId === task.id);
     if (queued >= 0) link.pending.splice(queued, 1);
@@ -275,8 +298,7 @@ export class PoolClient {
   #complete(task: Task, result: PoolResult): void {
     if (!this.#tasks.delete(task.id)) return;
     if (task.timer !== null) clearTimeout(task.timer);
-    const link = this.#links[task.isolate];
-    if (link !== null && link !== undefined) link.outstanding--;
+    task.link.outstanding--;
     task.resolve(result);
   }
 
@@ -295,7 +317,7 @@ export class PoolClient {
     if (task === undefined) return;
     switch (recordKind(bytes, offset)) {
       case RecordKind.RESPONSE: {
-        const response = decodeResponse(bytes, offset);
+        const response = decodeResponse(bytes, offset, length);
         if (response.more) task.partial = response;
         else this.#complete(task, ok(outgoingFrom(response)));
         return;
@@ -308,7 +330,7 @@ export class PoolClient {
         return;
       }
       case RecordKind.FAULT:
-        this.#complete(task, err(decodeFault(bytes, offset)));
+        this.#complete(task, err(decodeFault(bytes, offset, length)));
         return;
     }
   };

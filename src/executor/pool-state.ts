@@ -5,7 +5,7 @@
  * isolate it describes.
  */
 
-import { POOL_BUSY_LIMIT, POOL_BUSY_SINCE, POOL_LOAD, POOL_STATE_STRIDE } from './layout.ts';
+import { POOL_BUSY_LIMIT, POOL_BUSY_SINCE, POOL_HEARTBEAT, POOL_LOAD, POOL_STATE_STRIDE } from './layout.ts';
 
 export function createPoolState(isolates: number): SharedArrayBuffer {
   return new SharedArrayBuffer(Math.max(1, isolates) * POOL_STATE_STRIDE * Int32Array.BYTES_PER_ELEMENT);
@@ -32,11 +32,16 @@ export class PoolState {
     const base = index * POOL_STATE_STRIDE;
     // The limit is stored first: a watchdog that sees `busySince` also sees the limit that goes with it.
     Atomics.store(this.#words, base + POOL_BUSY_LIMIT, limitMs);
-    Atomics.store(this.#words, base + POOL_BUSY_SINCE, (Date.now() - this.#epoch) | 1);
+    Atomics.store(this.#words, base + POOL_BUSY_SINCE, this.#now() | 1);
   }
 
   leaveHandler(index: number): void {
     Atomics.store(this.#words, index * POOL_STATE_STRIDE + POOL_BUSY_SINCE, 0);
+  }
+
+  /** Proof of life from the isolate's event loop (called from a timer there). */
+  heartbeat(index: number): void {
+    Atomics.store(this.#words, index * POOL_STATE_STRIDE + POOL_HEARTBEAT, this.#now() | 1);
   }
 
   /** Clears an isolate's words, for its replacement (the supervisor, before the new one starts). */
@@ -45,6 +50,12 @@ export class PoolState {
     Atomics.store(this.#words, base + POOL_LOAD, 0);
     Atomics.store(this.#words, base + POOL_BUSY_SINCE, 0);
     Atomics.store(this.#words, base + POOL_BUSY_LIMIT, 0);
+    Atomics.store(this.#words, base + POOL_HEARTBEAT, 0);
+  }
+
+  /** ms since the epoch, as an Int32 that wraps after 24.8 days; differences stay right. */
+  #now(): number {
+    return (Date.now() - this.#epoch) | 0;
   }
 
   // ── read by anyone ──
@@ -63,7 +74,14 @@ export class PoolState {
     if (since === 0) return 0;
     const limit = Atomics.load(this.#words, base + POOL_BUSY_LIMIT);
     if (limit === 0) return 0;
-    const elapsed = ((Date.now() - this.#epoch) | 0) - since;
+    // `| 0` keeps the difference right across the Int32 wrap of the clock.
+    const elapsed = (this.#now() - since) | 0;
     return elapsed - limit;
+  }
+
+  /** ms since the isolate's event loop last stamped its heartbeat; 0 before its first one. */
+  heartbeatAge(index: number): number {
+    const stamp = Atomics.load(this.#words, index * POOL_STATE_STRIDE + POOL_HEARTBEAT);
+    return stamp === 0 ? 0 : (this.#now() - stamp) | 0;
   }
 }

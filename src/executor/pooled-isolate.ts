@@ -45,6 +45,8 @@ import { RingConsumer, RingProducer } from './ring.ts';
 import type { PooledIsolateData, RingPair } from './topology.ts';
 
 
+/** How often the event loop stamps its heartbeat (pool-state.ts), in ms. */
+const HEARTBEAT_MS = 50;
 /** How long to wait before retrying answers that did not fit into a full response ring, in ms. */
 const FULL_RING_RETRY_MS = 1;
 
@@ -100,6 +102,9 @@ function run(routes: readonly Route[]): void {
   const running = new Set<Task>();
 
   const publishLoad = (): void => state.setLoad(data.index, running.size + waiting.length);
+  // Proof that this event loop turns; the supervisor's watchdog replaces the isolate if it stops.
+  state.heartbeat(data.index);
+  setInterval(() => state.heartbeat(data.index), HEARTBEAT_MS).unref();
 
   port!.on('message', (message: ToPooled) => {
     if (message.type !== 'pinned-rings') return;
@@ -131,6 +136,11 @@ function run(routes: readonly Route[]): void {
     publishLoad();
   }
 
+  /**
+   * The pinned worker gave up on a task (it answered 504). A queued task is dropped. A running
+   * one gives its slot back now — an async handler that never settles must not hold a slot
+   * forever — and its result, if it ever comes, is dropped.
+   */
   function cancel(pinned: number, taskId: number): void {
     const queued = waiting.findIndex((t) => t.pinned === pinned && t.request.taskId === taskId);
     if (queued >= 0) {
@@ -138,7 +148,12 @@ function run(routes: readonly Route[]): void {
       publishLoad();
       return;
     }
-    for (const task of running) if (task.pinned === pinned && task.request.taskId === taskId) task.cancelled = true;
+    for (const task of running) {
+      if (task.pinned !== pinned || task.request.taskId !== taskId) continue;
+      task.cancelled = true;
+      release(task);
+      return;
+    }
   }
 
   function start(task: Task): void {
@@ -164,9 +179,14 @@ function run(routes: readonly Route[]): void {
   }
 
   function finish(task: Task, result: Execution): void {
-    running.delete(task);
     const lane = lanes[task.pinned] as Lane;
     if (!task.cancelled && task.generation === lane.generation) answer(task.pinned, task.request.taskId, result);
+    release(task);
+  }
+
+  /** Frees the task's slot for the next waiting task (once, whichever of finish and cancel comes first). */
+  function release(task: Task): void {
+    if (!running.delete(task)) return;
     const next = waiting.shift();
     if (next !== undefined) start(next);
     publishLoad();
@@ -259,7 +279,7 @@ function run(routes: readonly Route[]): void {
   function onRecord(pinned: number, lane: Lane, bytes: Buffer, offset: number, length: number): void {
     switch (recordKind(bytes, offset)) {
       case RecordKind.REQUEST: {
-        const request = decodeRequest(bytes, offset);
+        const request = decodeRequest(bytes, offset, length);
         if (request.more) lane.partial.set(request.taskId, request);
         else accept(pinned, request);
         return;

@@ -28,8 +28,16 @@ export interface PoolLinkData {
   readonly pinnedIndex: number;
   /** Rings to each pooled isolate, by pooled index. */
   readonly rings: readonly RingPair[];
-  /** Which pooled isolates are serving now; the others will be announced when they are. */
+  /**
+   * Which pooled isolates exist now (serving, or starting on these rings); the others will be
+   * announced with `pool-isolate-up` when they serve.
+   */
   readonly available: readonly boolean[];
+  /**
+   * Generation of each pooled isolate's column of rings: it goes up each time an isolate is
+   * replaced, so a late or repeated `pool-isolate-up`/`-down` for an old one is recognised.
+   */
+  readonly generations: readonly number[];
   readonly doorbells: SharedArrayBuffer;
   readonly pinnedCount: number;
   readonly state: SharedArrayBuffer;

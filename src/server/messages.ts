@@ -43,10 +43,10 @@ export type ToWorker =
   | { readonly type: 'connection'; readonly socket: net.Socket }
   /** Stop accepting, finish in-flight requests within `graceMs`, then exit. */
   | { readonly type: 'shutdown'; readonly graceMs: number }
-  /** Pooled isolate `index` stopped: answer its tasks in flight with 503, send it nothing. */
-  | { readonly type: 'pool-isolate-down'; readonly index: number }
-  /** Pooled isolate `index` serves again, on these fresh rings. */
-  | { readonly type: 'pool-isolate-up'; readonly index: number; readonly rings: RingPair };
+  /** Generation `generation` of pooled isolate `index` stopped: answer its tasks with 503, send it nothing. */
+  | { readonly type: 'pool-isolate-down'; readonly index: number; readonly generation: number }
+  /** Pooled isolate `index` serves again as `generation`, on these fresh rings. */
+  | { readonly type: 'pool-isolate-up'; readonly index: number; readonly generation: number; readonly rings: RingPair };
 
 export type FromWorker =
   /** The app loaded; its route table, for the supervisor to compare across isolates. */

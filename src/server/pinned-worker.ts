@@ -125,10 +125,10 @@ function startServing(table: ExchangeContext['table']): void {
         void drain(message.graceMs);
         return;
       case 'pool-isolate-down':
-        pool?.isolateDown(message.index);
+        pool?.isolateDown(message.index, message.generation);
         return;
       case 'pool-isolate-up':
-        pool?.isolateUp(message.index, message.rings);
+        pool?.isolateUp(message.index, message.generation, message.rings);
         return;
     }
   });

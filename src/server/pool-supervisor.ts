@@ -3,10 +3,16 @@
  * the pooled isolates, replaces any that crashes or gets stuck, and tells the pinned workers.
  *
  *   crash:  isolate exits ──► pinned workers told `down` (its tasks answer 503)
- *           ──► fresh rings for its column ──► respawn after a backoff ──► same route check
- *           ──► pinned workers told `up` with the new rings
+ *           ──► fresh rings for its column, generation + 1 ──► respawn after a backoff
+ *           ──► same route check ──► pinned workers told `up` with the new rings and generation
+ *           (a respawn that fails is `down` too, and is retried with a longer backoff)
  *   stuck:  the watchdog sees an isolate inside one handler's synchronous code longer than that
- *           route's timeout (pool-state.ts) ──► terminates it ──► as for a crash
+ *           route's timeout, or its event loop blocked (a stale heartbeat) longer than
+ *           `handlerTimeout` (pool-state.ts) ──► terminates it ──► as for a crash
+ *
+ * Generations make the messages idempotent: a pinned worker that starts while a replacement is
+ * booting links to the new rings at once, and ignores the `up` that follows for the same
+ * generation.
  */
 
 import { Worker } from 'node:worker_threads';
@@ -28,10 +34,13 @@ const WATCHDOG_INTERVAL_MS = 100;
 const WATCHDOG_GRACE_MS = 50;
 
 export interface PoolEvents {
-  /** Isolate `index` stopped serving; its tasks in flight will never be answered. */
-  down(index: number, threadId: number, reason: string): void;
-  /** Isolate `index` serves again, on fresh rings (by pinned index). */
-  up(index: number, threadId: number, column: readonly RingPair[]): void;
+  /**
+   * Generation `generation` of isolate `index` is gone (or never started); its tasks will never
+   * be answered. `reason` is null for a replacement that failed to start.
+   */
+  down(index: number, generation: number, threadId: number, reason: string | null): void;
+  /** Isolate `index` serves again as `generation`, on fresh rings (by pinned index). */
+  up(index: number, generation: number, threadId: number, column: readonly RingPair[]): void;
 }
 
 interface PooledSlot {
@@ -44,6 +53,10 @@ interface PooledSlot {
   restartTimer: NodeJS.Timeout | null;
   /** Why the supervisor itself terminated it (watchdog), for the log line. */
   killedFor: string | null;
+  /** Goes up with every replacement, with the fresh rings (see PoolLinkData.generations). */
+  generation: number;
+  /** A replacement is starting: its failure is handled by `#replace`, not `#onExit`. */
+  replacing: boolean;
 }
 
 export class PoolSupervisor {
@@ -62,6 +75,7 @@ export class PoolSupervisor {
   readonly #state: PoolState;
   readonly #epoch = Date.now();
   #routes: readonly RouteInfo[] = [];
+  #started = false;
   #watchdog: NodeJS.Timeout | null = null;
   #closed = false;
 
@@ -88,6 +102,8 @@ export class PoolSupervisor {
       backoff: new RestartBackoff(),
       restartTimer: null,
       killedFor: null,
+      generation: 0,
+      replacing: false,
     }));
   }
 
@@ -103,6 +119,7 @@ export class PoolSupervisor {
       rings: this.#rings[i] as RingPair[],
       // An isolate that is starting (at startup, or replacing a dead one) already reads these rings.
       available: this.#slots.map((slot) => slot.worker !== null),
+      generations: this.#slots.map((slot) => slot.generation),
       doorbells: this.#doorbells,
       pinnedCount: this.#pinnedCount,
       state: this.#stateBuffer,
@@ -124,9 +141,12 @@ export class PoolSupervisor {
   /** Marks the isolates ready once the supervisor has checked their tables against `routes`. */
   serving(routes: readonly RouteInfo[]): void {
     this.#routes = routes;
+    this.#started = true;
     for (const slot of this.#slots) {
-      slot.ready = slot.worker !== null;
       slot.readyAt = Date.now();
+      if (slot.worker !== null) slot.ready = true;
+      // It exited between reporting its routes and now: pinned workers were told it exists.
+      else this.#lost(slot, slot.threadId, 'exited while the server was starting');
     }
     this.#watchdog = setInterval(() => this.#watch(), WATCHDOG_INTERVAL_MS);
     this.#watchdog.unref();
@@ -190,18 +210,23 @@ export class PoolSupervisor {
 
   #onExit(slot: PooledSlot, worker: Worker, threadId: number, code: number, crash: Error | null): void {
     if (slot.worker !== worker) return;
-    const wasReady = slot.ready;
     slot.ready = false;
     slot.worker = null;
-    if (this.#closed || !wasReady) return;
+    // During startup, start() sees the exit; during a replacement, #replace does.
+    if (this.#closed || slot.replacing || !this.#started) return;
     const reason =
       slot.killedFor ??
       (crash === null ? `exited with code ${code}` : `crashed: ${crash.stack ?? crash.message}`);
+    this.#lost(slot, threadId, reason);
+  }
+
+  /** The isolate is gone: tell the pinned workers, and replace it after a backoff. */
+  #lost(slot: PooledSlot, threadId: number, reason: string): void {
     const delay = slot.backoff.next(Date.now() - slot.readyAt);
     this.#log.warn(
       `↻ Pooled isolate ${slot.index} (thread ${threadId}) ${reason}; its tasks in flight answer 503; replacing it in ${delay} ms`,
     );
-    this.#events.down(slot.index, threadId, reason);
+    this.#events.down(slot.index, slot.generation, threadId, reason);
     this.#scheduleReplace(slot, delay);
   }
 
@@ -217,7 +242,10 @@ export class PoolSupervisor {
     // Fresh rings and state: nothing half-written by the old isolate is read by the new one.
     for (const row of this.#rings) row[slot.index] = createRingPair(this.#options.poolRingSize);
     this.#state.reset(slot.index);
+    slot.generation++;
+    slot.replacing = true;
     const booted = await this.#boot(slot, Date.now() + this.#options.startupTimeout);
+    slot.replacing = false;
     if (this.#closed) return;
     const outcome: Result<unknown, StartError> = !booted.ok
       ? booted
@@ -228,7 +256,7 @@ export class PoolSupervisor {
       slot.ready = true;
       slot.readyAt = Date.now();
       this.#log.info(`✓ Pooled isolate ${slot.index} replaced (thread ${slot.threadId})`);
-      this.#events.up(slot.index, slot.threadId, this.#rings.map((row) => row[slot.index] as RingPair));
+      this.#events.up(slot.index, slot.generation, slot.threadId, this.#rings.map((row) => row[slot.index] as RingPair));
       return;
     }
     const delay = slot.backoff.next(0);
@@ -236,16 +264,29 @@ export class PoolSupervisor {
     const failed = slot.worker;
     slot.worker = null;
     await failed?.terminate();
+    // Pinned workers that started meanwhile may have linked to this generation's rings.
+    this.#events.down(slot.index, slot.generation, slot.threadId, null);
     this.#scheduleReplace(slot, delay);
   }
 
-  /** Replaces isolates stuck in synchronous code past their handler's timeout. */
+  /**
+   * Replaces isolates stuck in a handler's synchronous code past that route's timeout, and
+   * isolates whose event loop has been blocked (no heartbeat) longer than `handlerTimeout` —
+   * CPU-bound code after an `await` is not inside `invoke()`, but it stops the heartbeat.
+   */
   #watch(): void {
+    const loopLimit = this.#options.handlerTimeout;
     for (const slot of this.#slots) {
       if (!slot.ready || slot.worker === null || slot.killedFor !== null) continue;
       const overrun = this.#state.overrun(slot.index);
-      if (overrun <= WATCHDOG_GRACE_MS) continue;
-      slot.killedFor = `was stuck in a handler's synchronous code ${overrun} ms past its timeout`;
+      const blocked = this.#state.heartbeatAge(slot.index);
+      if (overrun > WATCHDOG_GRACE_MS) {
+        slot.killedFor = `was stuck in a handler's synchronous code ${overrun} ms past its timeout`;
+      } else if (loopLimit > 0 && blocked > loopLimit + WATCHDOG_GRACE_MS) {
+        slot.killedFor = `had its event loop blocked for ${blocked} ms (handlerTimeout is ${loopLimit} ms)`;
+      } else {
+        continue;
+      }
       void slot.worker.terminate();
     }
   }

@@ -93,13 +93,18 @@ export class Supervisor {
       options.pooledWorkers === 0
         ? null
         : new PoolSupervisor(appUrl, options, options.pinnedWorkers, log, {
-            down: (index, threadId, reason) => {
-              this.#broadcast({ type: 'pool-isolate-down', index });
-              publish(workerExitChannel, { kind: 'pooled', index, threadId, port: this.#port, reason });
+            down: (index, generation, threadId, reason) => {
+              this.#broadcast({ type: 'pool-isolate-down', index, generation });
+              if (reason !== null) publish(workerExitChannel, { kind: 'pooled', index, threadId, port: this.#port, reason });
             },
-            up: (index, threadId, column) => {
+            up: (index, generation, threadId, column) => {
               for (const slot of this.#slots) {
-                slot.worker?.postMessage({ type: 'pool-isolate-up', index, rings: column[slot.index] as RingPair } satisfies ToWorker);
+                slot.worker?.postMessage({
+                  type: 'pool-isolate-up',
+                  index,
+                  generation,
+                  rings: column[slot.index] as RingPair,
+                } satisfies ToWorker);
               }
               publish(workerReadyChannel, { kind: 'pooled', index, threadId, port: this.#port });
             },

@@ -25,6 +25,7 @@ import {
   encodeRequest,
   encodeResponse,
   ERROR_CODES,
+  FLAG_ASCII,
   FLAG_MORE,
   HEADER_NAMES,
   METHODS,
@@ -66,10 +67,11 @@ class Receiver {
     assert.ok(length >= 8, 'every record has the 8-byte prefix');
     assert.equal(bytes.readUInt16LE(offset + 2), 0, 'reserved prefix bytes are zero');
     const more = (flags & FLAG_MORE) !== 0;
+    assert.equal(flags & ~(FLAG_MORE | FLAG_ASCII), 0, 'only known flags are set');
     switch (kind) {
       case RecordKind.REQUEST: {
         assert.equal(this.requests.has(taskId), false, `one REQUEST head for task ${taskId}`);
-        const head = decodeRequest(bytes, offset);
+        const head = decodeRequest(bytes, offset, length);
         assert.equal(head.taskId, taskId);
         assert.equal(head.more, more);
         this.requests.set(taskId, { head, recordLength: length, inline: head.received, chunks: 0, complete: !more });
@@ -77,7 +79,7 @@ class Receiver {
       }
       case RecordKind.RESPONSE: {
         assert.equal(this.responses.has(taskId), false, `one RESPONSE head for task ${taskId}`);
-        const head = decodeResponse(bytes, offset);
+        const head = decodeResponse(bytes, offset, length);
         assert.equal(head.taskId, taskId);
         assert.equal(head.more, more);
         if (head.body === null) assert.equal(more, false, 'no chunks follow a response without a body');
@@ -96,8 +98,8 @@ class Receiver {
         return;
       }
       case RecordKind.FAULT:
-        assert.equal(flags, 0);
-        this.faults.set(taskId, decodeFault(bytes, offset));
+        assert.equal(flags & FLAG_MORE, 0);
+        this.faults.set(taskId, decodeFault(bytes, offset, length));
         return;
       case RecordKind.CANCEL:
         assert.equal(flags, 0);
@@ -621,7 +623,8 @@ describe('requests', () => {
     }
     assert.deepEqual(
       kinds.map(([kind, flags]) => [kind, flags]),
-      [[RecordKind.REQUEST, FLAG_MORE], ...Array.from({ length: kinds.length - 2 }, () => [RecordKind.REQUEST_BODY, FLAG_MORE]), [RecordKind.REQUEST_BODY, 0]],
+      // The head's strings are ASCII, so it also carries FLAG_ASCII; chunks carry no strings.
+      [[RecordKind.REQUEST, FLAG_MORE | FLAG_ASCII], ...Array.from({ length: kinds.length - 2 }, () => [RecordKind.REQUEST_BODY, FLAG_MORE]), [RecordKind.REQUEST_BODY, 0]],
     );
     assert.ok(kinds.every(([, , length]) => length <= link.producer.maxPayload));
     checkRequests(link, [{ ...base, body }]);
@@ -677,6 +680,31 @@ describe('requests', () => {
     const request = { ...base, path: `/${'a'.repeat(1500)}` };
     assert.equal(encodeRequest(link.producer, request), 0);
     link.flush();
+  });
+});
+
+describe('the ASCII flag', () => {
+  test('is set when every string is ASCII and not otherwise; both decode the same', () => {
+    for (const [path, ascii] of [['/items/42', true], ['/café', false], ['/😀', false], ['', true]] as const) {
+      const link = new Link(4096);
+      const request = { ...base, path, headers: { 'x-a': 'plain', host: 'h' } };
+      assert.equal(encodeRequest(link.producer, request), 0);
+      let flags = -1;
+      link.consumer.drain((bytes, offset, length) => {
+        flags = recordFlags(bytes, offset);
+        assert.equal(decodeRequest(bytes, offset, length).path, path);
+      });
+      assert.equal((flags & FLAG_ASCII) !== 0, ascii, JSON.stringify(path));
+    }
+  });
+
+  test('a non-ASCII header value alone clears it', () => {
+    const link = new Link(4096);
+    encodeResponse(link.producer, 1, { status: 200, headers: { 'x-name': 'Zoë' }, body: 'ascii body' });
+    link.consumer.drain((bytes, offset, length) => {
+      assert.equal(recordFlags(bytes, offset) & FLAG_ASCII, 0);
+      assert.equal(decodeResponse(bytes, offset, length).headers['x-name'], 'Zoë');
+    });
   });
 });
 

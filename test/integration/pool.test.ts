@@ -111,6 +111,35 @@ describe('timeouts', () => {
     assert.equal((await client.request('/thread')).status, 200);
   });
 
+  test('a pooled handler that never answers gives its slot back when it times out', async () => {
+    const single = await startPool({ pinnedWorkers: 1, pooledWorkers: 1, poolQueueLimit: 0 });
+    const one = createClient('h1', single.port);
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await one.request('/never-answers')).status, 504);
+      // With the only slot still held by a handler that never settles, this would be shed (503).
+      assert.equal((await one.request('/thread')).status, 200);
+    } finally {
+      await one.close();
+      await single.close();
+    }
+  });
+
+  test('CPU-bound code after an await blocks the heartbeat, and the isolate is replaced', async () => {
+    const blocked = await startPool({ pinnedWorkers: 1, handlerTimeout: 300 });
+    const one = createClient('h1', blocked.port);
+    try {
+      const exited = nextWorkerEvent('exit', blocked.port, (e) => e.kind === 'pooled');
+      const replaced = nextWorkerEvent('ready', blocked.port, (e) => e.kind === 'pooled');
+      assert.equal((await one.request('/spin-after-await')).status, 504);
+      assert.match((await exited).reason ?? '', /event loop blocked for \d+ ms \(handlerTimeout is 300 ms\)/);
+      await replaced;
+      assert.equal((await one.request('/thread')).status, 200);
+    } finally {
+      await one.close();
+      await blocked.close();
+    }
+  });
+
   test('an inline async handler that never answers gets a 504', async () => {
     const res = await client.request('/inline-never-answers');
     assert.equal(res.status, 504);
@@ -208,8 +237,10 @@ describe('spill-over', () => {
       await started;
       const behind = await Promise.all(Array.from({ length: 6 }, () => client.request('/where')));
       await blocking;
-      const kinds = behind.map((res) => (res.json() as { isolate: { kind: string } }).isolate.kind);
+      // Spilled while the pool had an idle slot; shed with 503 once its 2 slots were taken.
+      const kinds = behind.map((res) => (res.status === 503 ? 'shed' : (res.json() as { isolate: { kind: string } }).isolate.kind));
       assert.ok(kinds.includes('pooled'), `expected some spilled requests, got ${kinds.join(', ')}`);
+      assert.ok(behind.every((res) => res.status === 200 || (res.status === 503 && res.headers['retry-after'] === '1')));
     } finally {
       await client.close();
       await server.close();

@@ -1,0 +1,107 @@
+/**
+ * The pinned worker's pool client against the reading end of its rings, on one thread: queued
+ * writes are never forgotten, and generations keep stale news from breaking a link.
+ */
+
+import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
+import { test } from 'node:test';
+import { decodeRequest, recordKind, recordTaskId, RecordKind, type PoolRequest } from '../../src/executor/codec.ts';
+import { createDoorbells } from '../../src/executor/doorbell.ts';
+import { PoolClient } from '../../src/executor/pool-client.ts';
+import { createPoolState } from '../../src/executor/pool-state.ts';
+import { RingConsumer } from '../../src/executor/ring.ts';
+import { createRingPair, type RingPair } from '../../src/executor/topology.ts';
+
+function client(pair: RingPair, generation = 0): PoolClient {
+  return new PoolClient({
+    pinnedIndex: 0,
+    rings: [pair],
+    available: [true],
+    generations: [generation],
+    doorbells: createDoorbells(2),
+    pinnedCount: 1,
+    state: createPoolState(1),
+    epoch: Date.now(),
+    slots: [1],
+    queueLimit: 1_000,
+    pollWindow: 0,
+  });
+}
+
+const request = (path: string, body = new Uint8Array(0)): PoolRequest => ({
+  taskId: 0,
+  routeId: 0,
+  method: 'GET',
+  path,
+  rawQuery: '',
+  params: {},
+  headers: {},
+  body,
+});
+
+test('a request queued behind a full ring is written once the isolate drains, even if nothing is answered', async () => {
+  const pair = createRingPair(1024);
+  const pool = client(pair);
+  const isolate = new RingConsumer(pair.request);
+  // The isolate is busy and reads nothing: requests time out and leave REQUEST + CANCEL records.
+  const used = (): number => {
+    const control = new Int32Array(pair.request, 0, 32);
+    return ((control[16] as number) - (control[0] as number)) >>> 0;
+  };
+  for (let n = 0; used() + 64 <= 1024; n++) {
+    const result = await pool.submit(request(`/t${n}`), 5);
+    assert.equal(!result.ok && result.error.kind, 'timeout');
+  }
+  // A request with no timeout arrives while the ring is full: it waits in the client.
+  void pool.submit(request('/final'), 0);
+  // The isolate drains everything; every task was cancelled, so it answers nothing, and the
+  // client's only chance to notice the room is its own retry.
+  isolate.drain(() => {});
+  const paths: string[] = [];
+  for (let i = 0; i < 100 && paths.length === 0; i++) {
+    await delay(5);
+    isolate.drain((bytes, offset, length) => {
+      if (recordKind(bytes, offset) === RecordKind.REQUEST) paths.push(decodeRequest(bytes, offset, length).path);
+    });
+  }
+  assert.deepEqual(paths, ['/final']);
+});
+
+test('a repeated "up" for the generation already linked changes nothing; a newer one fails the old tasks', async () => {
+  const pair = createRingPair(4096);
+  const pool = client(pair, 3);
+  const isolate = new RingConsumer(pair.request);
+  const body = new Uint8Array(6000).fill(7); // more than one record: head now, chunks queued
+  const answer = pool.submit(request('/big', body), 0);
+  pool.isolateUp(0, 3, pair); // the same generation again: must not drop the queued chunks
+  const kinds: number[] = [];
+  for (let i = 0; i < 100 && !kinds.includes(RecordKind.REQUEST_BODY); i++) {
+    isolate.drain((bytes, offset) => {
+      kinds.push(recordKind(bytes, offset));
+      assert.equal(recordTaskId(bytes, offset), 1);
+    });
+    await delay(5);
+  }
+  assert.equal(kinds[0], RecordKind.REQUEST);
+  assert.ok(kinds.includes(RecordKind.REQUEST_BODY), 'the body chunks still went out');
+  assert.equal(pool.outstanding, 1);
+
+  pool.isolateUp(0, 4, createRingPair(4096)); // a replacement: the task on generation 3 is lost
+  const result = await answer;
+  assert.equal(!result.ok && result.error.kind, 'unavailable');
+  assert.equal(pool.outstanding, 0);
+});
+
+test('"down" for an older generation than the linked one is ignored', async () => {
+  const pair = createRingPair(4096);
+  const pool = client(pair, 5);
+  const pending = pool.submit(request('/x'), 50);
+  pool.isolateDown(0, 4);
+  const result = await pending;
+  // Not "unavailable": the link survived, and the task simply timed out unanswered.
+  assert.equal(!result.ok && result.error.kind, 'timeout');
+  pool.isolateDown(0, 5);
+  const after = await pool.submit(request('/y'), 50);
+  assert.equal(!after.ok && after.error.kind, 'overloaded', 'no isolate is linked any more');
+});

@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
+import { test } from 'node:test';
+import { createPoolState, PoolState } from '../../src/executor/pool-state.ts';
+
+test('load, busy time and heartbeat are published per isolate', async () => {
+  const state = new PoolState(createPoolState(2), Date.now());
+  state.setLoad(1, 7);
+  assert.equal(state.load(0), 0);
+  assert.equal(state.load(1), 7);
+  assert.equal(state.overrun(0), 0, 'not inside a handler');
+  state.enterHandler(0, 10);
+  await delay(40);
+  assert.ok(state.overrun(0) >= 25, `overrun ${state.overrun(0)}`);
+  state.leaveHandler(0);
+  assert.equal(state.overrun(0), 0);
+  state.enterHandler(0, 0);
+  await delay(20);
+  assert.equal(state.overrun(0), 0, 'a limit of 0 never overruns');
+  assert.equal(state.heartbeatAge(1), 0, 'no heartbeat yet');
+  state.heartbeat(1);
+  await delay(30);
+  assert.ok(state.heartbeatAge(1) >= 20, `age ${state.heartbeatAge(1)}`);
+  state.reset(1);
+  assert.equal(state.load(1), 0);
+  assert.equal(state.heartbeatAge(1), 0);
+});
+
+test('times stay right across the Int32 wrap of the clock (a pool up for 24.8 days)', async () => {
+  // The pool's clock is 10 ms before it wraps from 2^31 - 1 to -2^31.
+  const state = new PoolState(createPoolState(1), Date.now() - (2 ** 31 - 10));
+  state.enterHandler(0, 5);
+  state.heartbeat(0);
+  await delay(40);
+  const overrun = state.overrun(0);
+  assert.ok(overrun >= 25 && overrun < 1_000, `overrun ${overrun}`);
+  const age = state.heartbeatAge(0);
+  assert.ok(age >= 30 && age < 1_000, `age ${age}`);
+});
