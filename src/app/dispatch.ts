@@ -7,12 +7,12 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { ErrorCode, isHttpError, type ErrorCode as Code } from '../core/errors.ts';
+import { ErrorCode, isHttpError, type ErrorCode as Code, type HttpError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { err, type Result } from '../core/result.ts';
 import { routeLabel, type Route } from './app.ts';
 import type { Request } from './request.ts';
-import { copyHeaders, toOutgoing, type Outgoing, type Response } from './response.ts';
+import { copyHeaders, JSON_TYPE, toOutgoing, type Outgoing, type Response } from './response.ts';
 
 /** Why a request did not produce the handler's response. */
 export type Fault =
@@ -73,12 +73,15 @@ function internalFault(code: Code, message: string, route: Route, req: Request, 
   return { kind: 'internal', code, errorId };
 }
 
+/** The fault an `HttpError` stands for (headers as given: validate them where they come from user code). */
+export function httpFault(error: HttpError): Extract<Fault, { kind: 'http' }> {
+  return { kind: 'http', status: error.status, detail: error.message, code: error.code, headers: error.headers };
+}
+
 /** Maps something a handler threw to a fault, logging bugs with their stack. */
 export function faultFromThrown(thrown: unknown, route: Route, req: Request, log: Logger): Fault {
   if (isHttpError(thrown)) {
-    if (thrown.headers === undefined) {
-      return { kind: 'http', status: thrown.status, detail: thrown.message, code: thrown.code, headers: undefined };
-    }
+    if (thrown.headers === undefined) return httpFault(thrown);
     const headers = copyHeaders(thrown.headers, {});
     if (headers.ok) {
       return { kind: 'http', status: thrown.status, detail: thrown.message, code: thrown.code, headers: headers.value };
@@ -88,8 +91,6 @@ export function faultFromThrown(thrown: unknown, route: Route, req: Request, log
   const stack = thrown instanceof Error ? (thrown.stack ?? thrown.message) : `non-error thrown: ${String(thrown)}`;
   return internalFault(ErrorCode.HANDLER, `the handler threw\n${stack}`, route, req, log);
 }
-
-const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** A JSON error response in FastAPI's shape: `{"detail": "..."}`, plus `errorId` for 500s. */
 export function errorResponse(

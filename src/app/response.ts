@@ -85,7 +85,7 @@ export interface InvalidOutput {
 }
 
 const TEXT = 'text/plain; charset=utf-8';
-const JSON_TYPE = 'application/json; charset=utf-8';
+export const JSON_TYPE = 'application/json; charset=utf-8';
 const BINARY = 'application/octet-stream';
 
 /**
@@ -195,9 +195,8 @@ export function copyHeaders(
 type Encoded = readonly [body: string | Uint8Array | null, contentType: string | null];
 
 function encodeBody(body: unknown): Result<Encoded, InvalidOutput> {
+  // Strings and Uint8Arrays never get here: `build` handles them first.
   if (body === undefined) return ok([null, null]);
-  if (typeof body === 'string') return ok([body, TEXT]);
-  if (body instanceof Uint8Array) return ok([body, BINARY]);
   if (body instanceof ArrayBuffer || body instanceof SharedArrayBuffer) return ok([new Uint8Array(body), BINARY]);
   if (ArrayBuffer.isView(body)) return ok([new Uint8Array(body.buffer, body.byteOffset, body.byteLength), BINARY]);
   let json: string | undefined;

@@ -35,9 +35,9 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
 
   const { app, tlsFiles } = command.value;
   let options = command.value.options;
-  const checked = resolveOptions(options);
+  const checked = resolveOptions(options, flagFor);
   if (!checked.ok) {
-    fail(checked.error.message.replace(checked.error.option, flagFor(checked.error.option)));
+    fail(checked.error.message);
     return EXIT_USAGE;
   }
   if (tlsFiles !== null) {

@@ -26,7 +26,7 @@ export interface ServeOptions {
    * How connections reach pinned workers. `reuseport`: each worker listens on the port with
    * SO_REUSEPORT and the kernel spreads connections. `acceptor`: the main thread accepts and hands
    * each socket to a worker (for platforms without SO_REUSEPORT balancing; needs Node ≥ 26.6).
-   * `auto`: `reuseport` on Linux and FreeBSD, else `acceptor`.
+   * `auto`: `reuseport` where SO_REUSEPORT balances connections (Linux, FreeBSD, DragonFly, illumos, AIX), else `acceptor`.
    * @default 'auto'
    */
   readonly listener?: ListenerMode;
@@ -188,8 +188,11 @@ function pem(value: unknown): string | null {
   return null;
 }
 
-/** Validates `input` and fills in defaults and the automatic values (0 = auto). */
-export function resolveOptions(input: unknown): Result<ResolvedOptions, OptionError> {
+/**
+ * Validates `input` and fills in defaults and the automatic values (0 = auto). Messages name
+ * options through `nameOf` (the CLI passes its flag names).
+ */
+export function resolveOptions(input: unknown, nameOf: (option: string) => string = (option) => option): Result<ResolvedOptions, OptionError> {
   if (input === undefined) input = {};
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     return err({ option: 'options', message: `options must be an object, got ${describe(input)}` });
@@ -204,7 +207,7 @@ export function resolveOptions(input: unknown): Result<ResolvedOptions, OptionEr
     const check = Object.hasOwn(CHECKS, name) ? CHECKS[name as keyof typeof CHECKS] : undefined;
     if (check === undefined) return err({ option: name, message: `unknown option ${JSON.stringify(name)}` });
     const problem = check(given[name]);
-    if (problem !== null) return err({ option: name, message: `invalid value for ${name}: ${problem}` });
+    if (problem !== null) return err({ option: name, message: `invalid value for ${nameOf(name)}: ${problem}` });
   }
 
   let tlsOption: ResolvedOptions['tls'] = null;
@@ -213,7 +216,7 @@ export function resolveOptions(input: unknown): Result<ResolvedOptions, OptionEr
     const cert = typeof t === 'object' && t !== null ? pem(t['cert']) : null;
     const key = typeof t === 'object' && t !== null ? pem(t['key']) : null;
     if (cert === null || key === null) {
-      return err({ option: 'tls', message: 'invalid value for tls: expected { cert, key } with PEM strings or bytes' });
+      return err({ option: 'tls', message: `invalid value for ${nameOf('tls')}: expected { cert, key } with PEM strings or bytes` });
     }
     tlsOption = { cert, key };
   }
@@ -225,12 +228,15 @@ export function resolveOptions(input: unknown): Result<ResolvedOptions, OptionEr
   const pooled = pick('pooledWorkers');
   const isolates = pick('pooledIsolates');
   if (pooled === 0 && isolates > 0) {
-    return err({ option: 'pooledIsolates', message: 'pooledIsolates needs pooledWorkers > 0 (pooledWorkers = 0 means no pool)' });
+    return err({
+      option: 'pooledIsolates',
+      message: `${nameOf('pooledIsolates')} needs ${nameOf('pooledWorkers')} > 0 (${nameOf('pooledWorkers')} 0 means no pool)`,
+    });
   }
   if (pooled > 0 && isolates > pooled) {
     return err({
       option: 'pooledIsolates',
-      message: `pooledIsolates (${isolates}) cannot exceed pooledWorkers (${pooled}): each isolate needs at least one task slot`,
+      message: `${nameOf('pooledIsolates')} (${isolates}) cannot exceed ${nameOf('pooledWorkers')} (${pooled}): each isolate needs at least one task slot`,
     });
   }
 
@@ -239,7 +245,7 @@ export function resolveOptions(input: unknown): Result<ResolvedOptions, OptionEr
   if (requestTimeout > 0 && headersTimeout > requestTimeout) {
     return err({
       option: 'headersTimeout',
-      message: `headersTimeout (${headersTimeout}) cannot exceed requestTimeout (${requestTimeout})`,
+      message: `${nameOf('headersTimeout')} (${headersTimeout}) cannot exceed ${nameOf('requestTimeout')} (${requestTimeout})`,
     });
   }
 

@@ -95,8 +95,3 @@ export function isHttpError(value: unknown): value is HttpError {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[HTTP_BRAND] === true;
 }
 
-/** A short message from anything that was thrown. */
-export function describeThrown(thrown: unknown): string {
-  if (thrown instanceof Error) return thrown.message;
-  return String(thrown);
-}

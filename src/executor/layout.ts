@@ -38,6 +38,9 @@ export const DOORBELL_STRIDE = CACHE_LINE / Int32Array.BYTES_PER_ELEMENT;
  *   [2] busyLimit  the timeout, in ms, of the task whose synchronous part is running
  *   [3] heartbeat  ms since the pool epoch, stamped by a timer on the isolate's event loop; it
  *                  goes stale while the loop is blocked (also by code after an `await`)
+ *   [4] loopLimit  how long the loop may stay blocked outside a handler's synchronous part:
+ *                  the longest timeout among the running tasks (0 if one of them has none),
+ *                  or handlerTimeout when none runs
  * The supervisor resets an isolate's words (it has exited) before its replacement starts.
  */
 export const POOL_STATE_STRIDE = CACHE_LINE / Int32Array.BYTES_PER_ELEMENT;
@@ -45,3 +48,4 @@ export const POOL_LOAD = 0;
 export const POOL_BUSY_SINCE = 1;
 export const POOL_BUSY_LIMIT = 2;
 export const POOL_HEARTBEAT = 3;
+export const POOL_LOOP_LIMIT = 4;

@@ -7,8 +7,9 @@
  * died or was replaced: 503), or the handler's own fault. It never rejects.
  *
  * Waiting for answers: while tasks are outstanding, the worker drains its response rings each
- * time it submits, and otherwise parks on its doorbell (doorbell.ts) until an isolate rings it.
- * The event loop stays free meanwhile; nothing spins on this thread.
+ * time it submits, and otherwise parks on its doorbell (doorbell.ts) until an isolate rings it
+ * (after polling once per event-loop turn for `poolPoll` µs, 0 by default). The event loop stays
+ * free meanwhile: nothing spins in a tight loop on this thread.
  */
 
 import { performance } from 'node:perf_hooks';

@@ -5,7 +5,7 @@
  * isolate it describes.
  */
 
-import { POOL_BUSY_LIMIT, POOL_BUSY_SINCE, POOL_HEARTBEAT, POOL_LOAD, POOL_STATE_STRIDE } from './layout.ts';
+import { POOL_BUSY_LIMIT, POOL_BUSY_SINCE, POOL_HEARTBEAT, POOL_LOAD, POOL_LOOP_LIMIT, POOL_STATE_STRIDE } from './layout.ts';
 
 export function createPoolState(isolates: number): SharedArrayBuffer {
   return new SharedArrayBuffer(Math.max(1, isolates) * POOL_STATE_STRIDE * Int32Array.BYTES_PER_ELEMENT);
@@ -39,6 +39,11 @@ export class PoolState {
     Atomics.store(this.#words, index * POOL_STATE_STRIDE + POOL_BUSY_SINCE, 0);
   }
 
+  /** How long the event loop may stay blocked outside a handler's synchronous part, in ms; 0: no limit. */
+  setLoopLimit(index: number, limitMs: number): void {
+    Atomics.store(this.#words, index * POOL_STATE_STRIDE + POOL_LOOP_LIMIT, limitMs);
+  }
+
   /** Proof of life from the isolate's event loop (called from a timer there). */
   heartbeat(index: number): void {
     Atomics.store(this.#words, index * POOL_STATE_STRIDE + POOL_HEARTBEAT, this.#now() | 1);
@@ -51,6 +56,7 @@ export class PoolState {
     Atomics.store(this.#words, base + POOL_BUSY_SINCE, 0);
     Atomics.store(this.#words, base + POOL_BUSY_LIMIT, 0);
     Atomics.store(this.#words, base + POOL_HEARTBEAT, 0);
+    Atomics.store(this.#words, base + POOL_LOOP_LIMIT, 0);
   }
 
   /** ms since the epoch, as an Int32 that wraps after 24.8 days; differences stay right. */
@@ -79,9 +85,17 @@ export class PoolState {
     return elapsed - limit;
   }
 
-  /** ms since the isolate's event loop last stamped its heartbeat; 0 before its first one. */
-  heartbeatAge(index: number): number {
-    const stamp = Atomics.load(this.#words, index * POOL_STATE_STRIDE + POOL_HEARTBEAT);
-    return stamp === 0 ? 0 : (this.#now() - stamp) | 0;
+  /**
+   * How far past its limit the isolate's event loop has been blocked outside a handler's
+   * synchronous part (no heartbeat), in ms; 0 or less when it is not, when it is inside a
+   * handler's synchronous part (`overrun` judges that), or when the limit is 0.
+   */
+  loopOverrun(index: number): number {
+    const base = index * POOL_STATE_STRIDE;
+    if (Atomics.load(this.#words, base + POOL_BUSY_SINCE) !== 0) return 0;
+    const limit = Atomics.load(this.#words, base + POOL_LOOP_LIMIT);
+    const stamp = Atomics.load(this.#words, base + POOL_HEARTBEAT);
+    if (limit === 0 || stamp === 0) return 0;
+    return ((this.#now() - stamp) | 0) - limit;
   }
 }

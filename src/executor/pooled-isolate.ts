@@ -101,10 +101,25 @@ function run(routes: readonly Route[]): void {
   const waiting: Task[] = [];
   const running = new Set<Task>();
 
-  const publishLoad = (): void => state.setLoad(data.index, running.size + waiting.length);
+  const timeoutOf = (task: Task): number => task.route.timeout ?? data.handlerTimeout;
+  const publishLoad = (): void => {
+    state.setLoad(data.index, running.size + waiting.length);
+    // The loop may stay blocked as long as the most patient running task allows.
+    let limit = running.size === 0 ? data.handlerTimeout : 0;
+    for (const task of running) {
+      const timeout = timeoutOf(task);
+      if (timeout === 0) {
+        limit = 0;
+        break;
+      }
+      limit = Math.max(limit, timeout);
+    }
+    state.setLoopLimit(data.index, limit);
+  };
   // Proof that this event loop turns; the supervisor's watchdog replaces the isolate if it stops.
   state.heartbeat(data.index);
   setInterval(() => state.heartbeat(data.index), HEARTBEAT_MS).unref();
+  publishLoad();
 
   port!.on('message', (message: ToPooled) => {
     if (message.type !== 'pinned-rings') return;
@@ -171,7 +186,7 @@ function run(routes: readonly Route[]): void {
       isolate,
     );
     const res = route.wantsResponse ? new Response() : NO_RESPONSE;
-    state.enterHandler(data.index, route.timeout ?? data.handlerTimeout);
+    state.enterHandler(data.index, timeoutOf(task));
     const result = invoke(route, req, res, log);
     state.leaveHandler(data.index);
     if (result instanceof Promise) result.then((settled) => finish(task, settled));

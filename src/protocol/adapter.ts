@@ -22,6 +22,9 @@ export interface ProtocolAdapter<Native> {
   fail(native: Native): void;
 }
 
+/** A listener for 'error' events that are handled elsewhere (the socket or stream is closed). */
+export function ignore(): void {}
+
 export function bodyLength(body: string | Uint8Array): number {
   return typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
 }

@@ -14,6 +14,7 @@ import type http from 'node:http';
 import type http2 from 'node:http2';
 import type net from 'node:net';
 import tls from 'node:tls';
+import { ignore } from './adapter.ts';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
@@ -26,8 +27,6 @@ export interface Engines {
   readonly h1: http.Server;
   readonly h2: http2.Http2Server;
 }
-
-function ignore(): void {}
 
 /** `true`: HTTP/2 preface; `false`: not it; `null`: a prefix of it, more bytes needed. */
 export function classifyPreface(head: Buffer): boolean | null {

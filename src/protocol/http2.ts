@@ -6,7 +6,7 @@
 
 import http2 from 'node:http2';
 import type { Outgoing } from '../app/response.ts';
-import { bodyLength, type ProtocolAdapter } from './adapter.ts';
+import { bodyLength, ignore, type ProtocolAdapter } from './adapter.ts';
 
 export type Http2StreamListener = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void;
 
@@ -15,8 +15,6 @@ export interface Http2Limits {
   readonly sessionIdleTimeout: number;
   readonly maxConcurrentStreams: number;
 }
-
-function ignore(): void {}
 
 export function createHttp2Engine(
   limits: Http2Limits,

@@ -210,7 +210,6 @@ export class Router<T> {
     const allowed = new Set<string>(staticEndpoint?.methods() ?? []);
     this.#collectMethods(this.#root, path, 1, allowed);
     if (allowed.size === 0) return NOT_FOUND;
-    if (allowed.has(ANY_METHOD)) return NOT_FOUND; // unreachable: ANY matches every method
     return { kind: 'method-not-allowed', allow: [...allowed].join(', ') };
   }
 

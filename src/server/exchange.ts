@@ -2,8 +2,8 @@
  * One request, from either protocol engine to a response: route, check limits, decide where the
  * handler runs (inline here, or on the pooled executor), run it, send. This is the per-request
  * hot path of a pinned worker. Fast path: an inline route with a synchronous handler allocates
- * the `Request` and nothing else (no promise, no timer, and no `Response` unless the handler
- * declares `(req, res)`).
+ * the `Request` and the response it produces, and nothing else: no promise, no timer, and no
+ * `Response` unless the handler declares `(req, res)`.
  *
  * Where a route runs:
  *   { pool: true }    always on the pool (503 + Retry-After when the pool and its queues are full)
@@ -17,10 +17,10 @@ import type http from 'node:http';
 import type http2 from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { AppTable, Route } from '../app/app.ts';
-import { errorResponse, faultResponse, invoke, type Execution, type Fault } from '../app/dispatch.ts';
+import { errorResponse, faultResponse, httpFault, invoke, type Execution } from '../app/dispatch.ts';
 import { bodyTooLarge, readBody, Request, type IncomingHeaders, type IsolateInfo } from '../app/request.ts';
 import { NO_RESPONSE, Response, type Outgoing } from '../app/response.ts';
-import { isHttpError, type HttpError } from '../core/errors.ts';
+import { isHttpError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { err } from '../core/result.ts';
 import type { PoolClient } from '../executor/pool-client.ts';
@@ -192,8 +192,4 @@ function requestTarget(url: string): string {
   if (scheme === -1) return url;
   const slash = url.indexOf('/', scheme + 3);
   return slash === -1 ? '/' : url.slice(slash);
-}
-
-function httpFault(error: HttpError): Fault {
-  return { kind: 'http', status: error.status, detail: error.message, code: error.code, headers: error.headers };
 }

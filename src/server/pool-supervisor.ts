@@ -271,19 +271,19 @@ export class PoolSupervisor {
 
   /**
    * Replaces isolates stuck in a handler's synchronous code past that route's timeout, and
-   * isolates whose event loop has been blocked (no heartbeat) longer than `handlerTimeout` —
-   * CPU-bound code after an `await` is not inside `invoke()`, but it stops the heartbeat.
+   * isolates whose event loop has been blocked (no heartbeat) longer than the timeouts of the
+   * tasks they run — CPU-bound code after an `await` is not inside `invoke()`, but it stops the
+   * heartbeat. A route with `timeout: 0` is never cut.
    */
   #watch(): void {
-    const loopLimit = this.#options.handlerTimeout;
     for (const slot of this.#slots) {
       if (!slot.ready || slot.worker === null || slot.killedFor !== null) continue;
       const overrun = this.#state.overrun(slot.index);
-      const blocked = this.#state.heartbeatAge(slot.index);
+      const blocked = this.#state.loopOverrun(slot.index);
       if (overrun > WATCHDOG_GRACE_MS) {
         slot.killedFor = `was stuck in a handler's synchronous code ${overrun} ms past its timeout`;
-      } else if (loopLimit > 0 && blocked > loopLimit + WATCHDOG_GRACE_MS) {
-        slot.killedFor = `had its event loop blocked for ${blocked} ms (handlerTimeout is ${loopLimit} ms)`;
+      } else if (blocked > WATCHDOG_GRACE_MS) {
+        slot.killedFor = `had its event loop blocked ${blocked} ms past the timeout of the tasks it was running`;
       } else {
         continue;
       }

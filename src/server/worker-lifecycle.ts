@@ -94,8 +94,4 @@ export class RestartBackoff {
     return delay;
   }
 
-  /** The delay that `next()` would give an isolate that died at once (for log lines). */
-  peek(): number {
-    return this.#next;
-  }
 }

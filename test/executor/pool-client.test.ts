@@ -8,6 +8,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { test } from 'node:test';
 import { decodeRequest, recordKind, recordTaskId, RecordKind, type PoolRequest } from '../../src/executor/codec.ts';
 import { createDoorbells } from '../../src/executor/doorbell.ts';
+import { RING_DATA, RING_HEAD, RING_TAIL } from '../../src/executor/layout.ts';
 import { PoolClient } from '../../src/executor/pool-client.ts';
 import { createPoolState } from '../../src/executor/pool-state.ts';
 import { RingConsumer } from '../../src/executor/ring.ts';
@@ -46,8 +47,8 @@ test('a request queued behind a full ring is written once the isolate drains, ev
   const isolate = new RingConsumer(pair.request);
   // The isolate is busy and reads nothing: requests time out and leave REQUEST + CANCEL records.
   const used = (): number => {
-    const control = new Int32Array(pair.request, 0, 32);
-    return ((control[16] as number) - (control[0] as number)) >>> 0;
+    const control = new Int32Array(pair.request, 0, RING_DATA >> 2);
+    return ((control[RING_TAIL >> 2] as number) - (control[RING_HEAD >> 2] as number)) >>> 0;
   };
   for (let n = 0; used() + 64 <= 1024; n++) {
     const result = await pool.submit(request(`/t${n}`), 5);

@@ -144,6 +144,18 @@ describe('resolveOptions: defaults', () => {
   });
 });
 
+describe('resolveOptions: names in messages', () => {
+  test('messages name options the way the caller spells them', () => {
+    const flag = (option: string): string => `--${option}`;
+    const result = resolveOptions({ pooledWorkers: 1, pooledIsolates: 2 }, flag);
+    assert.equal(result.ok, false);
+    if (result.ok) return;
+    assert.equal(result.error.message, '--pooledIsolates (2) cannot exceed --pooledWorkers (1): each isolate needs at least one task slot');
+    const invalid = resolveOptions({ port: -1 }, flag);
+    assert.ok(!invalid.ok && invalid.error.message.startsWith('invalid value for --port:'));
+  });
+});
+
 describe('resolveOptions: the pool', () => {
   test('poolRingSize must be a power of two from 4096', () => {
     for (const poolRingSize of [4095, 5000, 2048, 2 ** 31, 1.5, '64kb']) {
@@ -185,7 +197,7 @@ describe('resolveOptions: the pool', () => {
   test('pooledIsolates without pooledWorkers is an error', () => {
     assert.deepEqual(failure({ pooledIsolates: 2 }), {
       option: 'pooledIsolates',
-      message: 'pooledIsolates needs pooledWorkers > 0 (pooledWorkers = 0 means no pool)',
+      message: 'pooledIsolates needs pooledWorkers > 0 (pooledWorkers 0 means no pool)',
     });
     assert.equal(failure({ pooledWorkers: 0, pooledIsolates: 1 }).option, 'pooledIsolates');
   });
