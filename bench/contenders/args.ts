@@ -1,0 +1,106 @@
+/**
+ * The contract every contender keeps with whoever runs it:
+ *
+ *   node bench/contenders/<name>.ts [--port <n>] [--workers <n>] [--protocol h1|h2c]
+ *
+ *   --port      TCP port on 127.0.0.1; 0 picks a free one.          @default 0
+ *   --workers   processes or threads, where the contender has any.  @default 1
+ *   --protocol  h1 (HTTP/1.1 keep-alive) or h2c (HTTP/2 prior knowledge), where it has a choice.
+ *               @default 'h1'
+ *
+ * Once every process and thread it starts is serving, it prints exactly one line, `READY <port>`,
+ * on stdout (the real port); anything else it says goes to stderr. On SIGTERM or SIGINT it stops
+ * its children and exits 0, within `SHUTDOWN_LIMIT_MS` whatever they do; a second signal exits at
+ * once. A bad flag is one line on stderr and exit code 2.
+ */
+
+import { basename } from 'node:path';
+import { parseArgs } from 'node:util';
+
+export const HOST = '127.0.0.1';
+
+/** Longest a contender takes to exit after the first signal, in ms. */
+export const SHUTDOWN_LIMIT_MS = 5_000;
+
+export type Protocol = 'h1' | 'h2c';
+
+export interface ContenderArgs {
+  readonly port: number;
+  readonly workers: number;
+  readonly protocol: Protocol;
+  /** `--pooled`, fasterapi only: pooled task slots; 0 = no pool. @default 0 */
+  readonly pooled: number;
+  /** `--pooled-isolates`, fasterapi only: isolates the slots are spread over; 0 = automatic. @default 0 */
+  readonly pooledIsolates: number;
+}
+
+/**
+ * Parses the contender flags from `argv`. `--pooled` and `--pooled-isolates` are accepted only
+ * with `{ pool: true }`, so a runner that passes them to a contender without a pool hears about it.
+ */
+export function parseContenderArgs(accepts: { pool?: boolean } = {}, argv = process.argv.slice(2)): ContenderArgs {
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        port: { type: 'string', default: '0' },
+        workers: { type: 'string', default: '1' },
+        protocol: { type: 'string', default: 'h1' },
+        ...(accepts.pool === true
+          ? { pooled: { type: 'string', default: '0' }, 'pooled-isolates': { type: 'string', default: '0' } }
+          : {}),
+      },
+    });
+    const protocol = values.protocol;
+    if (protocol !== 'h1' && protocol !== 'h2c') throw new Error(`--protocol: expected h1 or h2c, got ${protocol}`);
+    const get = (name: string): string | undefined => (values as Record<string, string | undefined>)[name];
+    return {
+      port: integer('--port', values.port, 0, 65_535),
+      workers: integer('--workers', values.workers, 1),
+      protocol,
+      pooled: integer('--pooled', get('pooled') ?? '0', 0),
+      pooledIsolates: integer('--pooled-isolates', get('pooled-isolates') ?? '0', 0),
+    };
+  } catch (error) {
+    process.stderr.write(`${basename(process.argv[1] ?? 'contender')}: ${(error as Error).message}\n`);
+    process.exit(2);
+  }
+}
+
+function integer(flag: string, text: string, min: number, max = 1_024): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max || text.trim() === '') {
+    throw new Error(`${flag}: expected an integer from ${min} to ${max}, got ${text}`);
+  }
+  return value;
+}
+
+/** Tells the runner that everything is serving: the one line this contender prints on stdout. */
+export function ready(port: number): void {
+  process.stdout.write(`READY ${port}\n`);
+}
+
+/**
+ * On the first SIGTERM or SIGINT, runs `stop` (close servers, stop children) and exits 0, or 1 if
+ * `stop` throws; after `SHUTDOWN_LIMIT_MS` it exits 0 regardless. A second signal exits 1 at once.
+ */
+export function exitOnSignal(stop: () => void | Promise<void>): void {
+  let stopping = false;
+  const onSignal = (): void => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    setTimeout(() => process.exit(0), SHUTDOWN_LIMIT_MS).unref();
+    Promise.resolve()
+      .then(stop)
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          process.stderr.write(`shutdown failed: ${String(error)}\n`);
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}

@@ -1,0 +1,183 @@
+/**
+ * The benchmark scenarios. Each names its contenders, its baseline (the single-event-loop server
+ * of the same protocol) and how one measurement is taken against a running contender.
+ */
+
+import { contenders, fasterapi, type Contender } from './contenders.ts';
+import { h2load, wrk, type LoadResult } from './load.ts';
+
+export interface Budget {
+  readonly quick: boolean;
+  /** Seconds measured per run. */
+  readonly durationS: number;
+  /** Seconds of warm-up load before each measured run. */
+  readonly warmupS: number;
+  readonly rounds: number;
+  /** Concurrent HTTP/1.1 and HTTP/2 connections in the connections scenario. */
+  readonly h1Connections: number;
+  readonly h2Connections: number;
+}
+
+export interface Measurement extends LoadResult {
+  /** Peak RSS of the contender's process tree during the run, MiB. */
+  rss: number;
+  /** Isolation scenario: the light route's latency with nothing else running, µs. */
+  unloadedP50?: number;
+  unloadedP99?: number;
+  /** Isolation scenario: /cpu requests per second served during the flood. */
+  floodRps?: number;
+}
+
+export interface Scenario {
+  readonly id: string;
+  readonly title: string;
+  /** The load, in words with the tool flags, for the report. */
+  readonly load: string;
+  readonly contenders: readonly Contender[];
+  readonly baseline: string;
+  /** Kind of table: throughput (req/s first) or isolation (latency first). */
+  readonly kind: 'throughput' | 'isolation';
+  measure(port: number): Promise<LoadResult & Partial<Measurement>>;
+}
+
+const url = (port: number, path: string): string => `http://127.0.0.1:${port}${path}`;
+
+export function scenarios(workers: number, budget: Budget): Scenario[] {
+  const h2 = contenders(workers, 'h2c');
+  const h1 = contenders(workers, 'h1');
+  const onePinned: Contender = { ...fasterapi(1, 0), id: 'fasterapi-1', label: 'FasterAPI (1 pinned)' };
+  const { durationS, warmupS } = budget;
+  /** Everyone with an answer for CPU-bound work: workers, a pool, or one event loop. */
+  const cpuContenders = [
+    h1.fasterapi!,
+    h1['fasterapi-pool']!,
+    h1['node-http']!,
+    h1.fastify!,
+    h1['fastify-cluster']!,
+    h1['fastify-piscina']!,
+    h1.hono!,
+  ];
+
+  const h2Throughput = (path: string) => (port: number) =>
+    h2load({ url: url(port, path), clients: 50, streams: 10, durationS, warmupS });
+  const h1Throughput = (path: string, connections: number) => (port: number) =>
+    wrk({ url: url(port, path), connections, durationS, warmupS });
+
+  const list: Scenario[] = [
+    {
+      id: 'hello-h2c',
+      title: 'Hello, HTTP/2 (h2c)',
+      load: `h2load -c 50 -m 10 -t 1 -D ${durationS}s --warm-up-time ${warmupS}s, GET / → 12-byte text`,
+      contenders: [h2.fasterapi!, onePinned, h2['node-http2']!, h2.fastify!, h2.hono!],
+      baseline: 'node-http2',
+      kind: 'throughput',
+      measure: h2Throughput('/'),
+    },
+    {
+      id: 'hello-h1',
+      title: 'Hello, HTTP/1.1',
+      load: `wrk -t 1 -c 100 -d ${durationS}s (after a ${warmupS}s warm-up run), GET / → 12-byte text`,
+      contenders: [h1.fasterapi!, onePinned, h1['node-http']!, h1.fastify!, h1['fastify-cluster']!, h1.hono!],
+      baseline: 'node-http',
+      kind: 'throughput',
+      measure: h1Throughput('/', 100),
+    },
+    {
+      id: 'json-h2c',
+      title: 'JSON, HTTP/2 (h2c)',
+      load: `h2load -c 50 -m 10 -t 1 -D ${durationS}s, GET /json → ~1 KB JSON serialised per request`,
+      contenders: [h2.fasterapi!, h2['node-http2']!, h2.fastify!, h2.hono!],
+      baseline: 'node-http2',
+      kind: 'throughput',
+      measure: h2Throughput('/json'),
+    },
+    {
+      id: 'json-h1',
+      title: 'JSON, HTTP/1.1',
+      load: `wrk -t 1 -c 100 -d ${durationS}s, GET /json → ~1 KB JSON serialised per request`,
+      contenders: [h1.fasterapi!, h1['node-http']!, h1.fastify!, h1['fastify-cluster']!, h1.hono!],
+      baseline: 'node-http',
+      kind: 'throughput',
+      measure: h1Throughput('/json', 100),
+    },
+    {
+      id: 'cpu',
+      title: 'CPU-bound route, HTTP/1.1',
+      load: `wrk -t 1 -c 16 -d ${durationS}s, GET /cpu → ~2 ms of synchronous work per request`,
+      contenders: cpuContenders,
+      baseline: 'node-http',
+      kind: 'throughput',
+      measure: h1Throughput('/cpu', 16),
+    },
+    {
+      id: 'isolation',
+      title: 'Isolation: a light route while /cpu is flooded, HTTP/1.1',
+      load:
+        `light: h2load --h1 -c 4 -m 1 --rps 100 -D ${durationS}s on GET / (400 req/s), alone and then while ` +
+        `wrk -t 1 -c 8 floods GET /cpu`,
+      contenders: cpuContenders,
+      baseline: 'node-http',
+      kind: 'isolation',
+      async measure(port) {
+        const light = (): Promise<LoadResult> =>
+          h2load({ url: url(port, '/'), clients: 4, streams: 1, rps: 100, h1: true, durationS, warmupS });
+        const alone = await light();
+        const flood = wrk({ url: url(port, '/cpu'), connections: 8, durationS: durationS + warmupS + 2, warmupS: 0 });
+        // (wrk's duration is whole seconds: it outlasts the light measurement by at least one.)
+        // The flood gets a moment to fill every queue before the light route is measured.
+        await new Promise((resolve) => setTimeout(resolve, budget.quick ? 500 : 1_000));
+        const loaded = await light();
+        const flooded = await flood;
+        return { ...loaded, unloadedP50: alone.p50, unloadedP99: alone.p99, floodRps: flooded.rps, errors: loaded.errors + alone.errors };
+      },
+    },
+    {
+      id: 'connections-h1',
+      title: `${budget.h1Connections.toLocaleString('en')} concurrent HTTP/1.1 keep-alive connections`,
+      load: `wrk -t 2 -c ${budget.h1Connections} -d ${durationS}s --timeout 10s, GET /`,
+      contenders: [h1.fasterapi!, h1['node-http']!, h1['fastify-cluster']!],
+      baseline: 'node-http',
+      kind: 'throughput',
+      measure: (port) => wrk({ url: url(port, '/'), connections: budget.h1Connections, threads: 2, durationS, warmupS: 0 }),
+    },
+    {
+      id: 'connections-h2c',
+      title: `${budget.h2Connections.toLocaleString('en')} concurrent HTTP/2 connections`,
+      load: `h2load -c ${budget.h2Connections} -m 1 -t 2 -D ${durationS}s, GET /`,
+      contenders: [h2.fasterapi!, h2['node-http2']!],
+      baseline: 'node-http2',
+      kind: 'throughput',
+      measure: (port) => h2load({ url: url(port, '/'), clients: budget.h2Connections, streams: 1, threads: 2, durationS, warmupS }),
+    },
+  ];
+  return list;
+}
+
+/** Scaling: FasterAPI with 1..P pinned workers (hello and /cpu), and 1 pinned + 1..P pooled (/cpu). */
+export function scalingSeries(
+  workers: number,
+  budget: Budget,
+): Array<{ readonly id: string; readonly title: string; readonly points: Array<{ readonly n: number; readonly contender: Contender }>; measure(port: number): Promise<LoadResult> }> {
+  const { durationS, warmupS } = budget;
+  const range = Array.from({ length: workers }, (_, i) => i + 1);
+  return [
+    {
+      id: 'hello-pinned',
+      title: 'hello (h2c), pinned workers',
+      points: range.map((n) => ({ n, contender: fasterapi(n, 0) })),
+      measure: (port) => h2load({ url: url(port, '/'), clients: 50, streams: 10, durationS, warmupS }),
+    },
+    {
+      id: 'cpu-pinned',
+      title: '/cpu (HTTP/1.1), pinned workers',
+      points: range.map((n) => ({ n, contender: fasterapi(n, 0) })),
+      measure: (port) => wrk({ url: url(port, '/cpu'), connections: 16, durationS, warmupS }),
+    },
+    {
+      id: 'cpu-pooled',
+      title: '/cpu (HTTP/1.1), 1 pinned + pooled isolates',
+      points: range.map((n) => ({ n, contender: fasterapi(1, n) })),
+      measure: (port) => wrk({ url: url(port, '/cpu'), connections: 16, durationS, warmupS }),
+    },
+  ];
+}
