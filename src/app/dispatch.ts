@@ -25,7 +25,13 @@ export type Fault =
       readonly headers: Readonly<Record<string, string | readonly string[]>> | undefined;
     }
   /** A bug: the handler threw, or returned what cannot be sent. Logged with `errorId`. */
-  | { readonly kind: 'internal'; readonly code: Code; readonly errorId: string }
+  | {
+      readonly kind: 'internal';
+      readonly code: Code;
+      readonly errorId: string;
+      /** The message and stack, only with `exposeErrors`. */
+      readonly debug?: string;
+    }
   /** The handler ran past its timeout (504). */
   | { readonly kind: 'timeout'; readonly timeoutMs: number }
   /** No capacity: the pool and its queues are full (503 + Retry-After). */
@@ -34,6 +40,12 @@ export type Fault =
   | { readonly kind: 'unavailable' };
 
 export type Execution = Result<Outgoing, Fault>;
+
+/** Where a bug is reported: the log, and with `exposeErrors` the response too (development only). */
+export interface Reporter {
+  readonly log: Logger;
+  readonly exposeErrors: boolean;
+}
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (
@@ -44,7 +56,7 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 }
 
 /** Runs `route`'s handler. Returns synchronously for a synchronous handler; never throws or rejects. */
-export function invoke(route: Route, req: Request, res: Response, log: Logger): Execution | Promise<Execution> {
+export function invoke(route: Route, req: Request, res: Response, log: Reporter): Execution | Promise<Execution> {
   let returned: unknown;
   try {
     returned = route.handler(req, res);
@@ -60,17 +72,17 @@ export function invoke(route: Route, req: Request, res: Response, log: Logger): 
   return settle(returned, res, route, req, log);
 }
 
-function settle(returned: unknown, res: Response, route: Route, req: Request, log: Logger): Execution {
+function settle(returned: unknown, res: Response, route: Route, req: Request, log: Reporter): Execution {
   const outgoing = toOutgoing(returned, res);
   if (outgoing.ok) return outgoing;
   return err(internalFault(outgoing.error.code, outgoing.error.message, route, req, log));
 }
 
-/** A bug, logged under a fresh error id; the client sees only the id. */
-function internalFault(code: Code, message: string, route: Route, req: Request, log: Logger): Fault {
+/** A bug, logged under a fresh error id; the client sees only the id (and, in development, the message). */
+function internalFault(code: Code, message: string, route: Route, req: Request, reporter: Reporter): Fault {
   const errorId = randomUUID();
-  log.error(`✗ ${code} in ${routeLabel(route)} (${req.method} ${req.path}) [error id ${errorId}]: ${message}`);
-  return { kind: 'internal', code, errorId };
+  reporter.log.error(`✗ ${code} in ${routeLabel(route)} (${req.method} ${req.path}) [error id ${errorId}]: ${message}`);
+  return reporter.exposeErrors ? { kind: 'internal', code, errorId, debug: message } : { kind: 'internal', code, errorId };
 }
 
 /** The fault an `HttpError` stands for (headers as given: validate them where they come from user code). */
@@ -79,7 +91,7 @@ export function httpFault(error: HttpError): Extract<Fault, { kind: 'http' }> {
 }
 
 /** Maps something a handler threw to a fault, logging bugs with their stack. */
-export function faultFromThrown(thrown: unknown, route: Route, req: Request, log: Logger): Fault {
+export function faultFromThrown(thrown: unknown, route: Route, req: Request, log: Reporter): Fault {
   if (isHttpError(thrown)) {
     if (thrown.headers === undefined) return httpFault(thrown);
     const headers = copyHeaders(thrown.headers, {});
@@ -96,9 +108,9 @@ export function faultFromThrown(thrown: unknown, route: Route, req: Request, log
 export function errorResponse(
   status: number,
   detail: string,
-  extra?: { readonly errorId?: string; readonly headers?: Readonly<Record<string, string | readonly string[]>> },
+  extra?: { readonly errorId?: string; readonly debug?: string; readonly headers?: Readonly<Record<string, string | readonly string[]>> },
 ): Outgoing {
-  const body = extra?.errorId === undefined ? { detail } : { detail, errorId: extra.errorId };
+  const body = extra?.errorId === undefined ? { detail } : { detail, errorId: extra.errorId, ...(extra.debug === undefined ? {} : { debug: extra.debug }) };
   return { status, headers: { ...extra?.headers, 'content-type': JSON_TYPE }, body: JSON.stringify(body) };
 }
 
@@ -111,7 +123,7 @@ export function faultResponse(fault: Fault): Outgoing {
     case 'http':
       return errorResponse(fault.status, fault.detail, fault.headers === undefined ? undefined : { headers: fault.headers });
     case 'internal':
-      return errorResponse(500, 'Internal Server Error', { errorId: fault.errorId });
+      return errorResponse(500, 'Internal Server Error', { errorId: fault.errorId, ...(fault.debug === undefined ? {} : { debug: fault.debug }) });
     case 'timeout':
       return errorResponse(504, `The handler did not answer within ${fault.timeoutMs} ms`);
     case 'overloaded':

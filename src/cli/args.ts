@@ -36,6 +36,10 @@ const FLAGS = {
   'request-timeout': { option: 'requestTimeout', kind: 'ms' },
   'session-idle-timeout': { option: 'sessionIdleTimeout', kind: 'ms' },
   'max-concurrent-streams': { option: 'maxConcurrentStreams', kind: 'count' },
+  'max-header-size': { option: 'maxHeaderSize', kind: 'bytes' },
+  'max-header-count': { option: 'maxHeaderCount', kind: 'count' },
+  'max-url-length': { option: 'maxUrlLength', kind: 'bytes' },
+  'max-session-memory': { option: 'maxSessionMemory', kind: 'count' },
   'handler-timeout': { option: 'handlerTimeout', kind: 'ms' },
   'spill-in-flight': { option: 'spillInFlight', kind: 'count' },
   'spill-loop-delay': { option: 'spillLoopDelay', kind: 'ms' },
@@ -52,6 +56,7 @@ const FILE_FLAGS = ['tls-cert', 'tls-key'] as const;
 export function flagFor(option: string): string {
   for (const [flag, spec] of Object.entries(FLAGS)) if (spec.option === option) return `--${flag}`;
   if (option === 'tls') return '--tls-cert/--tls-key';
+  if (option === 'exposeErrors') return '--expose-errors';
   return option;
 }
 
@@ -76,6 +81,11 @@ Options:
   --request-timeout <time>      time to receive a whole HTTP/1.1 request (default 300s)
   --session-idle-timeout <time> HTTP/2 session idle timeout (default 300s)
   --max-concurrent-streams <n>  HTTP/2 streams per session (default 100)
+  --max-header-size <size>      request line + headers, or HTTP/2 header list; 431 past it (default 16kb)
+  --max-header-count <n>        request headers; 431 past it (default 100)
+  --max-url-length <size>       request target; 414 past it (default 8kb)
+  --max-session-memory <mb>     memory one HTTP/2 session may hold (default 10)
+  --expose-errors               put handler error messages and stacks in 500 responses (development)
   --handler-timeout <time>      time a handler may take before a 504, 0 = none (default 30s)
   --spill-in-flight <n>         requests in flight on a pinned worker before it spills to the pool (default 1024)
   --spill-loop-delay <time>     event-loop delay of a pinned worker before it spills to the pool (default 50ms)
@@ -123,6 +133,7 @@ export function parseCommand(argv: readonly string[]): Result<Command, string> {
         ...Object.fromEntries(FILE_FLAGS.map((flag) => [flag, { type: 'string' as const }])),
         port: { type: 'string', short: 'p' },
         help: { type: 'boolean', short: 'h' },
+        'expose-errors': { type: 'boolean' },
         version: { type: 'boolean', short: 'v' },
       },
     });
@@ -137,6 +148,11 @@ export function parseCommand(argv: readonly string[]): Result<Command, string> {
   for (const token of parsed.tokens ?? []) {
     if (token.kind !== 'option') continue;
     const { name, rawName, value } = token;
+    if (name === 'expose-errors') {
+      if (value !== undefined) return err(`${rawName} takes no value`);
+      options['exposeErrors'] = true;
+      continue;
+    }
     if (name === 'help' || name === 'version') {
       if (value !== undefined) return err(`${rawName} takes no value`);
       if (name === 'help') help = true;

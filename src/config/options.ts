@@ -46,6 +46,16 @@ export interface ServeOptions {
   readonly sessionIdleTimeout?: number;
   /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS per session. @default 100 */
   readonly maxConcurrentStreams?: number;
+  /** Largest request head in bytes: the HTTP/1.1 request line and headers, or the HTTP/2 header list (SETTINGS_MAX_HEADER_LIST_SIZE). Larger ones get 431. @default 16384 */
+  readonly maxHeaderSize?: number;
+  /** Most request headers; more get 431. @default 100 */
+  readonly maxHeaderCount?: number;
+  /** Longest request target (path and query) in bytes; longer ones get 414. @default 8192 */
+  readonly maxUrlLength?: number;
+  /** Memory an HTTP/2 session may hold (buffered frames, header tables), in MB; past it new streams are refused. @default 10 */
+  readonly maxSessionMemory?: number;
+  /** Put the message and stack of a handler's error in its 500 response. For development only. @default false */
+  readonly exposeErrors?: boolean;
   /** Time a handler may take before the client gets a 504, in ms; 0 for no limit. Routes may set their own `timeout`. @default 30000 */
   readonly handlerTimeout?: number;
   /** Saturation threshold: with more requests than this in flight on a pinned worker, routes without a `pool` option spill to the pool. @default 1024 */
@@ -88,6 +98,11 @@ export interface ResolvedOptions {
   readonly requestTimeout: number;
   readonly sessionIdleTimeout: number;
   readonly maxConcurrentStreams: number;
+  readonly maxHeaderSize: number;
+  readonly maxHeaderCount: number;
+  readonly maxUrlLength: number;
+  readonly maxSessionMemory: number;
+  readonly exposeErrors: boolean;
   readonly handlerTimeout: number;
   readonly spillInFlight: number;
   readonly spillLoopDelay: number;
@@ -114,6 +129,11 @@ export const DEFAULTS = {
   requestTimeout: 300_000,
   sessionIdleTimeout: 300_000,
   maxConcurrentStreams: 100,
+  maxHeaderSize: 16 * 1024,
+  maxHeaderCount: 100,
+  maxUrlLength: 8 * 1024,
+  maxSessionMemory: 10,
+  exposeErrors: false,
   handlerTimeout: 30_000,
   spillInFlight: 1024,
   spillLoopDelay: 50,
@@ -162,6 +182,11 @@ const CHECKS: Record<keyof Omit<ServeOptions, 'tls'>, Check> = {
   requestTimeout: integer(0),
   sessionIdleTimeout: integer(0),
   maxConcurrentStreams: integer(1, 2 ** 31 - 1),
+  maxHeaderSize: integer(1024, 2 ** 24),
+  maxHeaderCount: integer(1, 10_000),
+  maxUrlLength: integer(16, 2 ** 24),
+  maxSessionMemory: integer(1, 2 ** 16),
+  exposeErrors: (value) => (typeof value === 'boolean' ? null : `expected true or false, got ${describe(value)}`),
   handlerTimeout: integer(0, 2 ** 31 - 1),
   spillInFlight: integer(0),
   spillLoopDelay: integer(0),
@@ -265,6 +290,11 @@ export function resolveOptions(input: unknown, nameOf: (option: string) => strin
     requestTimeout,
     sessionIdleTimeout: pick('sessionIdleTimeout'),
     maxConcurrentStreams: pick('maxConcurrentStreams'),
+    maxHeaderSize: pick('maxHeaderSize'),
+    maxHeaderCount: pick('maxHeaderCount'),
+    maxUrlLength: pick('maxUrlLength'),
+    maxSessionMemory: pick('maxSessionMemory'),
+    exposeErrors: pick('exposeErrors'),
     handlerTimeout: pick('handlerTimeout'),
     spillInFlight: pick('spillInFlight'),
     spillLoopDelay: pick('spillLoopDelay'),

@@ -22,7 +22,8 @@
  *    20  (header name, header value)* inline body bytes
  * FAULT (pooled → pinned): no response from the handler, from byte 8:
  *     8  u8 faultKind (1 http, 2 internal, 3 overloaded: the isolate's queue was full)  9 u8 (zero)  10 u16 status  12 u16 code (ERROR_CODES index)
- *    14  u16 headerCount  16  detail-or-errorId string, (header name, header value)*
+ *    14  u16 headerCount  16  detail (http) or errorId (internal) string,
+ *        [internal: debug string, empty unless exposeErrors], (header name, header value)*
  * REQUEST_BODY / RESPONSE_BODY: the next bytes of the task's body, from byte 8.
  * CANCEL (pinned → pooled): the pinned worker no longer waits for this task.
  *
@@ -344,11 +345,12 @@ const FAULT_KIND = { http: 1, internal: 2, overloaded: 3 } as const;
 export function encodeFault(ring: RingProducer, taskId: number, fault: PooledFault): 0 | WriteFailure {
   const headers = fault.kind === 'http' && fault.headers !== undefined ? fault.headers : {};
   const text = fault.kind === 'http' ? fault.detail : fault.kind === 'internal' ? fault.errorId : '';
+  const debug = fault.kind === 'internal' ? (fault.debug ?? '') : null;
   let [headerSize, headerCount] = headersSize(headers, bound);
-  let size = 16 + bound(text) + headerSize;
+  let size = 16 + bound(text) + (debug === null ? 0 : bound(debug)) + headerSize;
   if (size > ring.maxPayload) {
     [headerSize] = headersSize(headers, exact);
-    size = 16 + exact(text) + headerSize;
+    size = 16 + exact(text) + (debug === null ? 0 : exact(debug)) + headerSize;
   }
   if (size > ring.maxPayload || headerCount > 0xffff) return TOO_LARGE;
   const start = ring.reserve(size);
@@ -362,6 +364,7 @@ export function encodeFault(ring: RingProducer, taskId: number, fault: PooledFau
   bytes.writeUInt16LE(fault.kind === 'overloaded' ? 0 : (ERROR_CODE_INDEX.get(fault.code) ?? 0), start + 12);
   bytes.writeUInt16LE(headerCount, start + 14);
   let at = writeString(bytes, start + 16, text);
+  if (debug !== null) at = writeString(bytes, at, debug);
   at = writeHeaders(bytes, at, headers);
   finishRecord(bytes, start);
   ring.commit(at - start);
@@ -525,8 +528,9 @@ export function decodeFault(bytes: Buffer, offset: number, length: number): Pool
   const headerCount = bytes.readUInt16LE(offset + 14);
   const reader = new Reader(bytes, offset + 16, offset + length, recordFlags(bytes, offset));
   const text = reader.string();
+  const debug = kind === FAULT_KIND.internal ? reader.string() : '';
   const headers = reader.headers(headerCount);
   if (kind === FAULT_KIND.http) return { kind: 'http', status, detail: text, code, headers: headerCount === 0 ? undefined : headers };
   if (kind === FAULT_KIND.overloaded) return { kind: 'overloaded' };
-  return { kind: 'internal', code, errorId: text };
+  return debug === '' ? { kind: 'internal', code, errorId: text } : { kind: 'internal', code, errorId: text, debug };
 }

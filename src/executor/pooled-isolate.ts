@@ -82,6 +82,7 @@ const port = parentPort;
 if (port === null) throw new Error('pooled-isolate.ts runs only as a worker thread');
 const data = workerData as PooledIsolateData;
 const log = createLogger(data.logLevel);
+const reporter = { log, exposeErrors: data.exposeErrors };
 const state = new PoolState(data.state, data.epoch);
 const isolate: IsolateInfo = { kind: 'pooled', index: data.index, threadId };
 
@@ -187,7 +188,7 @@ function run(routes: readonly Route[]): void {
     );
     const res = route.wantsResponse ? new Response() : NO_RESPONSE;
     state.enterHandler(data.index, timeoutOf(task));
-    const result = invoke(route, req, res, log);
+    const result = invoke(route, req, res, reporter);
     state.leaveHandler(data.index);
     if (result instanceof Promise) result.then((settled) => finish(task, settled));
     else finish(task, result);

@@ -66,6 +66,8 @@ export interface PooledIsolateData {
   readonly queueLimit: number;
   /** The server's handlerTimeout, for routes without their own. */
   readonly handlerTimeout: number;
+  /** Put handler errors' messages in 500 responses (development only). */
+  readonly exposeErrors: boolean;
   /** Polling window after the last request before parking, in ms (the `poolPoll` option). */
   readonly pollWindow: number;
 }

@@ -13,6 +13,8 @@ export interface Http1Limits {
   readonly keepAliveTimeout: number;
   readonly headersTimeout: number;
   readonly requestTimeout: number;
+  readonly maxHeaderSize: number;
+  readonly maxHeaderCount: number;
 }
 
 export function createHttp1Engine(limits: Http1Limits, onRequest: Http1RequestListener): http.Server {
@@ -21,12 +23,20 @@ export function createHttp1Engine(limits: Http1Limits, onRequest: Http1RequestLi
       keepAliveTimeout: limits.keepAliveTimeout,
       headersTimeout: limits.headersTimeout,
       requestTimeout: limits.requestTimeout,
+      // How often those two timeouts are checked: often enough that a connection is cut within
+      // half a headers timeout of it passing (Node's default is every 30 s).
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(limits.headersTimeout / 2))),
+      // llhttp answers 431 itself past this size (request line and headers).
+      maxHeaderSize: limits.maxHeaderSize,
       // Requests carrying `Upgrade: h2c` are served as HTTP/1.1, which RFC 9113 §3.1 allows;
       // clients that want HTTP/2 in cleartext use prior knowledge on the same port.
       shouldUpgradeCallback: () => false,
     },
     onRequest,
   );
+  // Node keeps at most this many headers and silently drops the rest: one more than the limit
+  // lets the exchange see that the limit was passed, and answer 431.
+  server.maxHeadersCount = limits.maxHeaderCount + 1;
   // Node's HTTP server starts its connection bookkeeping (idle tracking for
   // closeIdleConnections, the headers and request timeout checks) on 'listening'. This server
   // receives its sockets from the connection layer instead of a listen() of its own, so it is

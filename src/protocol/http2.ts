@@ -14,6 +14,11 @@ export interface Http2Limits {
   /** Idle time after which a session with no open streams is closed, in ms. */
   readonly sessionIdleTimeout: number;
   readonly maxConcurrentStreams: number;
+  /** SETTINGS_MAX_HEADER_LIST_SIZE, in bytes. */
+  readonly maxHeaderSize: number;
+  readonly maxHeaderCount: number;
+  /** In MB. */
+  readonly maxSessionMemory: number;
 }
 
 export function createHttp2Engine(
@@ -22,7 +27,14 @@ export function createHttp2Engine(
   onStream: Http2StreamListener,
 ): http2.Http2Server {
   const server = http2.createServer({
-    settings: { maxConcurrentStreams: limits.maxConcurrentStreams },
+    settings: { maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderSize },
+    maxSessionMemory: limits.maxSessionMemory,
+    // nghttp2 refuses a stream with more header fields than this (pseudo-headers included); a
+    // few more than the limit lets the exchange answer such a request with a 431 instead.
+    maxHeaderListPairs: limits.maxHeaderCount + 8,
+    // Rapid reset (CVE-2023-44487) and frame floods are bounded by Node's and nghttp2's own
+    // defaults: at most 1000 RST_STREAM in a burst and 33/s after it (streamResetBurst,
+    // streamResetRate), 10 unanswered PINGs and SETTINGS, 1000 invalid frames, 100 refused streams.
   });
   server.on('session', (session) => {
     sessions.add(session);

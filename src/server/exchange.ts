@@ -27,12 +27,18 @@ import type { PoolClient } from '../executor/pool-client.ts';
 import type { ProtocolAdapter } from '../protocol/adapter.ts';
 import { http1Adapter } from '../protocol/http1.ts';
 import { http2Adapter } from '../protocol/http2.ts';
+import { normalizePath } from '../router/normalize.ts';
 
 export interface ExchangeContext {
   readonly table: AppTable;
   readonly bodyLimit: number;
   readonly isolate: IsolateInfo;
   readonly log: Logger;
+  /** Put handler errors' messages and stacks in 500 responses (development only). */
+  readonly exposeErrors: boolean;
+  /** Protocol limits checked here: URL length and header count. */
+  readonly maxUrlLength: number;
+  readonly maxHeaderCount: number;
   /** Default handler timeout in ms (0: none); a route's own `timeout` wins. */
   readonly handlerTimeout: number;
   /** The pooled executor, or null when there is no pool. */
@@ -83,13 +89,26 @@ export function createExchange(ctx: ExchangeContext): {
     method: string,
     target: string,
     headers: IncomingHeaders,
+    headerCount: number,
     hasPseudoHeaders: boolean,
     body: Readable,
   ): void {
     ctx.inFlight++;
-    const q = target.indexOf('?');
-    const path = q === -1 ? target : target.slice(0, q);
     const head = method === 'HEAD';
+    if (target.length > ctx.maxUrlLength) {
+      finish(adapter, native, errorResponse(414, `URI Too Long: the limit is ${ctx.maxUrlLength} bytes`), head, body);
+      return;
+    }
+    if (headerCount > ctx.maxHeaderCount) {
+      finish(adapter, native, errorResponse(431, `Request Header Fields Too Large: the limit is ${ctx.maxHeaderCount} headers`), head, body);
+      return;
+    }
+    const q = target.indexOf('?');
+    const path = normalizePath(q === -1 ? target : target.slice(0, q));
+    if (path === null) {
+      finish(adapter, native, errorResponse(400, 'Bad Request: the path has an encoded separator or climbs above the root'), head, body);
+      return;
+    }
     const match = ctx.table.router.find(method, path);
 
     if (match.kind !== 'found') {
@@ -136,7 +155,7 @@ export function createExchange(ctx: ExchangeContext): {
     }
 
     const req = new Request(method, path, rawQuery, match.params, headers, hasPseudoHeaders, body, ctx.bodyLimit, ctx.isolate);
-    const result = invoke(route, req, route.wantsResponse ? new Response() : NO_RESPONSE, ctx.log);
+    const result = invoke(route, req, route.wantsResponse ? new Response() : NO_RESPONSE, ctx);
     if (!(result instanceof Promise)) {
       settle(adapter, native, result, head, body);
     } else if (timeout === 0) {
@@ -161,7 +180,7 @@ export function createExchange(ctx: ExchangeContext): {
 
   return {
     onHttp1Request(req, res) {
-      handle(http1Adapter, res, req.method ?? 'GET', requestTarget(req.url ?? '/'), req.headers, false, req);
+      handle(http1Adapter, res, req.method ?? 'GET', requestTarget(req.url ?? '/'), req.headers, req.rawHeaders.length >> 1, false, req);
     },
     onHttp2Stream(stream, headers) {
       handle(
@@ -170,6 +189,7 @@ export function createExchange(ctx: ExchangeContext): {
         (headers[':method'] as string | undefined) ?? 'GET',
         (headers[':path'] as string | undefined) ?? '/',
         headers,
+        countRegularHeaders(headers),
         true,
         stream,
       );
@@ -183,6 +203,13 @@ function hasNoBody(headers: IncomingHeaders, http2: boolean, body: Readable): bo
   if (http2) return (body as http2.ServerHttp2Stream).endAfterHeaders;
   // HTTP/1.1 framing (RFC 9112 §6.3): no Transfer-Encoding and no (or a zero) Content-Length.
   return headers['transfer-encoding'] === undefined && (headers['content-length'] === undefined || headers['content-length'] === '0');
+}
+
+/** HTTP/2 headers other than pseudo-headers; counted, not copied. */
+function countRegularHeaders(headers: http2.IncomingHttpHeaders): number {
+  let count = 0;
+  for (const name in headers) if (name.charCodeAt(0) !== 58 /* ':' */) count++;
+  return count;
 }
 
 /** An absolute-form target (`GET http://host/path`) is routed by its path. */

@@ -6,18 +6,23 @@
 import type net from 'node:net';
 import type { RouteInfo } from '../app/app.ts';
 import type { ErrorCode } from '../core/errors.ts';
+import type { ResolvedOptions } from '../config/options.ts';
 import type { LogLevel } from '../core/log.ts';
 import type { PoolLinkData, RingPair } from '../executor/topology.ts';
 
-/** Protocol limits a worker applies to its connections, in bytes and milliseconds. */
-export interface ConnectionLimits {
-  readonly keepAliveTimeout: number;
-  readonly headersTimeout: number;
-  readonly requestTimeout: number;
-  readonly sessionIdleTimeout: number;
-  readonly handshakeTimeout: number;
-  readonly maxConcurrentStreams: number;
-}
+/** Protocol limits a worker applies to its connections (bytes, counts, milliseconds, MB). */
+export type ConnectionLimits = Pick<
+  ResolvedOptions,
+  | 'keepAliveTimeout'
+  | 'headersTimeout'
+  | 'requestTimeout'
+  | 'sessionIdleTimeout'
+  | 'maxConcurrentStreams'
+  | 'maxHeaderSize'
+  | 'maxHeaderCount'
+  | 'maxUrlLength'
+  | 'maxSessionMemory'
+>;
 
 /** Everything a pinned worker needs, passed as `workerData`. */
 export interface PinnedWorkerData {
@@ -30,6 +35,7 @@ export interface PinnedWorkerData {
   readonly handlerTimeout: number;
   readonly spillInFlight: number;
   readonly spillLoopDelay: number;
+  readonly exposeErrors: boolean;
   /** The pooled executor's shared memory, or null when there is no pool. */
   readonly pool: PoolLinkData | null;
 }

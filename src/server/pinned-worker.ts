@@ -40,6 +40,9 @@ function startServing(table: ExchangeContext['table']): void {
     bodyLimit: data.bodyLimit,
     isolate: { kind: 'pinned', index: data.index, threadId },
     log,
+    exposeErrors: data.exposeErrors,
+    maxUrlLength: data.limits.maxUrlLength,
+    maxHeaderCount: data.limits.maxHeaderCount,
     handlerTimeout: data.handlerTimeout,
     pool,
     spillInFlight: data.spillInFlight,
@@ -62,11 +65,7 @@ function startServing(table: ExchangeContext['table']): void {
   const sessions = new Set<http2.ServerHttp2Session>();
   const engines: Engines = {
     h1: createHttp1Engine(data.limits, exchange.onHttp1Request),
-    h2: createHttp2Engine(
-      { sessionIdleTimeout: data.limits.sessionIdleTimeout, maxConcurrentStreams: data.limits.maxConcurrentStreams },
-      sessions,
-      exchange.onHttp2Stream,
-    ),
+    h2: createHttp2Engine(data.limits, sessions, exchange.onHttp2Stream),
   };
   // During shutdown a connection reaching an engine (a TLS handshake or preface that completed
   // late) has no request in flight yet: it is closed instead of served.
@@ -75,7 +74,7 @@ function startServing(table: ExchangeContext['table']): void {
       if (ctx.draining) socket.destroy();
     });
   }
-  const tlsFront = data.tls === null ? null : createTlsFront(data.tls, engines, data.limits.handshakeTimeout);
+  const tlsFront = data.tls === null ? null : createTlsFront(data.tls, engines, data.limits.headersTimeout);
 
   /** Every raw connection this worker owns, until it closes. */
   const connections = new Set<net.Socket>();

@@ -185,6 +185,7 @@ export class PoolSupervisor {
       slots: this.taskSlots[slot.index] as number,
       queueLimit: this.#options.poolQueueLimit,
       handlerTimeout: this.#options.handlerTimeout,
+      exposeErrors: this.#options.exposeErrors,
       pollWindow: this.#options.poolPoll / 1000,
     };
     const limit = this.#options.poolMemoryLimit;

@@ -783,6 +783,16 @@ describe('faults and cancels', () => {
     assert.equal(faults.length, 2 * Object.keys(ErrorCode).length, 'ERROR_CODES lists every ErrorCode');
   });
 
+  test('an internal fault carries its debug text only when there is one', () => {
+    const link = new Link(4096);
+    const withDebug: PooledFault = { kind: 'internal', code: ErrorCode.HANDLER, errorId: 'id-1', debug: 'TypeError: x\n    at f (app.ts:1:1)' };
+    assert.equal(encodeFault(link.producer, 1, withDebug), 0);
+    assert.equal(encodeFault(link.producer, 2, { kind: 'internal', code: ErrorCode.HANDLER, errorId: 'id-2' }), 0);
+    link.flush();
+    assert.deepEqual(link.receiver.faults.get(1), withDebug);
+    assert.deepEqual(link.receiver.faults.get(2), { kind: 'internal', code: ErrorCode.HANDLER, errorId: 'id-2' });
+  });
+
   test('an overloaded fault carries nothing but its kind', () => {
     const link = new Link(1024);
     assert.equal(encodeFault(link.producer, 3, { kind: 'overloaded' }), 0);
