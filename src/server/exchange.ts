@@ -180,7 +180,15 @@ export function createExchange(ctx: ExchangeContext): {
 
   return {
     onHttp1Request(req, res) {
-      handle(http1Adapter, res, req.method ?? 'GET', requestTarget(req.url ?? '/'), req.headers, req.rawHeaders.length >> 1, false, req);
+      const target = requestTarget(req.url ?? '/');
+      // llhttp checks names and values; what it lets through that RFC 9112 does not: HTTP/0.9,
+      // a broken absolute-form target, and a Host that is not a host.
+      if (target === null || req.httpVersionMajor < 1 || !validHost(req.headers.host)) {
+        ctx.inFlight++;
+        finish(http1Adapter, res, errorResponse(400, 'Bad Request: malformed request line or Host'), false, req);
+        return;
+      }
+      handle(http1Adapter, res, req.method ?? 'GET', target, req.headers, req.rawHeaders.length >> 1, false, req);
     },
     onHttp2Stream(stream, headers) {
       handle(
@@ -205,18 +213,32 @@ function hasNoBody(headers: IncomingHeaders, http2: boolean, body: Readable): bo
   return headers['transfer-encoding'] === undefined && (headers['content-length'] === undefined || headers['content-length'] === '0');
 }
 
-/** HTTP/2 headers other than pseudo-headers; counted, not copied. */
+/**
+ * HTTP/2 fields other than pseudo-headers; counted, not copied. Fields with an invalid name or
+ * value (spaces, uppercase, CR, LF, NUL, whitespace at either end) never get this far: nghttp2
+ * drops them from the request.
+ */
 function countRegularHeaders(headers: http2.IncomingHttpHeaders): number {
   let count = 0;
   for (const name in headers) if (name.charCodeAt(0) !== 58 /* ':' */) count++;
   return count;
 }
 
-/** An absolute-form target (`GET http://host/path`) is routed by its path. */
-function requestTarget(url: string): string {
+/** A Host value: a host name or address and an optional port (RFC 3986 §3.2.2), or absent. */
+const HOST = /^[A-Za-z0-9\-._~%!$&'()*+,;=:[\]]*$/;
+
+function validHost(host: string | undefined): boolean {
+  return host === undefined || HOST.test(host);
+}
+
+/**
+ * The origin-form target of a request; an absolute-form one (`GET http://host/path`) is routed
+ * by its path, and `*` (OPTIONS) is kept. `null` when the target cannot be parsed.
+ */
+function requestTarget(url: string): string | null {
   if (url.charCodeAt(0) === 47 /* '/' */) return url;
-  const scheme = url.indexOf('://');
-  if (scheme === -1) return url;
-  const slash = url.indexOf('/', scheme + 3);
-  return slash === -1 ? '/' : url.slice(slash);
+  if (url === '*') return url;
+  if (!URL.canParse(url)) return null;
+  const parsed = new URL(url);
+  return `${parsed.pathname}${parsed.search}`;
 }
