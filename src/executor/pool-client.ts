@@ -4,7 +4,9 @@
  *
  * `submit()` returns a promise that always resolves — to the handler's response, or to a fault:
  * `overloaded` (no isolate has room: shed with 503), `timeout` (504), `unavailable` (the isolate
- * died or was replaced: 503), or the handler's own fault. It never rejects.
+ * died or was replaced: 503), or the handler's own fault. It never rejects. While every isolate
+ * is being replaced at once, requests wait for the first to come back (at most as many as the
+ * pool could hold, each within its timeout) rather than being shed.
  *
  * Waiting for answers: while tasks are outstanding, the worker drains its response rings each
  * time it submits, and otherwise parks on its doorbell (doorbell.ts) until an isolate rings it
@@ -52,6 +54,15 @@ interface Task {
   partial: DecodedResponse | null;
 }
 
+/** A request that arrived while every pooled isolate was being replaced. */
+interface AwaitingIsolate {
+  readonly request: PoolRequest;
+  readonly timeoutMs: number;
+  readonly deadline: number;
+  readonly resolve: (result: PoolResult) => void;
+  timer: NodeJS.Timeout | null;
+}
+
 /** A write that did not fit into a full ring, retried in order. */
 type PendingWrite =
   | { readonly kind: 'request'; readonly request: PoolRequest }
@@ -92,6 +103,9 @@ export class PoolClient {
   readonly #state: PoolState;
   readonly #doorbell: Doorbell;
   readonly #tasks = new Map<number, Task>();
+  /** Requests waiting for an isolate to come back; at most `#maxAwaiting`. */
+  readonly #awaitingIsolate: AwaitingIsolate[] = [];
+  readonly #maxAwaiting: number;
   #nextTaskId = 1;
   #nextIsolate = 0;
   #listening = false;
@@ -109,6 +123,7 @@ export class PoolClient {
     this.#doorbell = new Doorbell(data.doorbells, data.pinnedIndex);
     this.#slots = data.slots;
     this.#capacity = data.slots.map((s) => s + data.queueLimit);
+    this.#maxAwaiting = this.#capacity.reduce((sum, c) => sum + c, 0);
     this.#generations = [...data.generations];
     this.#links = data.rings.map((pair, j) => (data.available[j] === true ? this.#link(pair, j, data.generations[j] ?? 0) : null));
   }
@@ -135,7 +150,18 @@ export class PoolClient {
   submit(request: PoolRequest, timeoutMs: number): Promise<PoolResult> {
     this.#drainResponses();
     const j = this.#pickIsolate();
-    if (j < 0) return Promise.resolve(err({ kind: 'overloaded' }));
+    if (j < 0) {
+      // Every isolate is being replaced: wait for one, in a queue as bounded as the pool itself.
+      if (this.#links.every((link) => link === null) && this.#awaitingIsolate.length < this.#maxAwaiting) {
+        return new Promise((resolve) => this.#awaitIsolate(request, timeoutMs, resolve));
+      }
+      return Promise.resolve(err({ kind: 'overloaded' }));
+    }
+    return this.#send(j, request, timeoutMs);
+  }
+
+  /** Sends to isolate `j`; the returned promise settles when it answers, times out or dies. */
+  #send(j: number, request: PoolRequest, timeoutMs: number): Promise<PoolResult> {
     const link = this.#links[j] as Link;
     const id = this.#nextTaskId;
     this.#nextTaskId = this.#nextTaskId === 0xffff_ffff ? 1 : this.#nextTaskId + 1;
@@ -169,6 +195,27 @@ export class PoolClient {
     // Tasks still on an older generation's rings would never be answered.
     this.#unlink(j);
     this.#links[j] = this.#link(pair, j, generation);
+    // Requests that arrived while no isolate was up go now, oldest first, as far as there is room.
+    while (this.#awaitingIsolate.length > 0) {
+      const next = this.#pickIsolate();
+      if (next < 0) break;
+      const waiter = this.#awaitingIsolate.shift() as AwaitingIsolate;
+      if (waiter.timer !== null) clearTimeout(waiter.timer);
+      const remaining = waiter.timeoutMs === 0 ? 0 : Math.max(1, waiter.deadline - Date.now());
+      void this.#send(next, waiter.request, remaining).then(waiter.resolve);
+    }
+  }
+
+  #awaitIsolate(request: PoolRequest, timeoutMs: number, resolve: (result: PoolResult) => void): void {
+    const waiter: AwaitingIsolate = { request, timeoutMs, deadline: Date.now() + timeoutMs, resolve, timer: null };
+    if (timeoutMs > 0) {
+      waiter.timer = setTimeout(() => {
+        const at = this.#awaitingIsolate.indexOf(waiter);
+        if (at >= 0) this.#awaitingIsolate.splice(at, 1);
+        resolve(err({ kind: 'timeout', timeoutMs }));
+      }, timeoutMs);
+    }
+    this.#awaitingIsolate.push(waiter);
   }
 
   #unlink(j: number): void {

@@ -51,6 +51,8 @@ export interface ExchangeContext {
   loopDelay: number;
   /** Requests whose response has not been sent yet. */
   inFlight: number;
+  /** Requests received since the worker started (all of them answered, or still in flight). */
+  received: number;
   /** Set during shutdown: HTTP/1.1 responses then close their connection. */
   draining: boolean;
 }
@@ -94,6 +96,7 @@ export function createExchange(ctx: ExchangeContext): {
     body: Readable,
   ): void {
     ctx.inFlight++;
+    ctx.received++;
     const head = method === 'HEAD';
     if (target.length > ctx.maxUrlLength) {
       finish(adapter, native, errorResponse(414, `URI Too Long: the limit is ${ctx.maxUrlLength} bytes`), head, body);
@@ -185,6 +188,7 @@ export function createExchange(ctx: ExchangeContext): {
       // a broken absolute-form target, and a Host that is not a host.
       if (target === null || req.httpVersionMajor < 1 || !validHost(req.headers.host)) {
         ctx.inFlight++;
+    ctx.received++;
         finish(http1Adapter, res, errorResponse(400, 'Bad Request: malformed request line or Host'), false, req);
         return;
       }

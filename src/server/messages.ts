@@ -61,5 +61,8 @@ export type FromWorker =
   | { readonly type: 'listening'; readonly port: number }
   /** The worker cannot serve; it waits to be terminated. */
   | { readonly type: 'failed'; readonly code: ErrorCode; readonly message: string }
-  /** Shutdown finished; `forced` connections had to be cut at the end of the grace period. */
-  | { readonly type: 'drained'; readonly forced: number };
+  /**
+   * Shutdown finished: `forced` connections had to be cut at the end of the grace period,
+   * `received` requests came in since the worker started, `unanswered` of them had no response.
+   */
+  | { readonly type: 'drained'; readonly forced: number; readonly received: number; readonly unanswered: number };

@@ -18,6 +18,8 @@ import { listen } from './listen.ts';
 import { loadAndReport } from './load-app.ts';
 import type { FromWorker, PinnedWorkerData, ToWorker } from './messages.ts';
 
+/** How long a connection that has sent nothing may stay open once shutdown has begun, in ms. */
+const SILENT_WHILE_DRAINING_MS = 1_000;
 /** How often the event-loop delay is sampled for the spill-over decision, in ms. */
 const LOOP_SAMPLE_MS = 10;
 
@@ -49,6 +51,7 @@ function startServing(table: ExchangeContext['table']): void {
     spillLoopDelay: data.spillLoopDelay,
     loopDelay: 0,
     inFlight: 0,
+    received: 0,
     draining: false,
   };
   if (pool !== null) {
@@ -67,13 +70,12 @@ function startServing(table: ExchangeContext['table']): void {
     h1: createHttp1Engine(data.limits, exchange.onHttp1Request),
     h2: createHttp2Engine(data.limits, sessions, exchange.onHttp2Stream),
   };
-  // During shutdown a connection reaching an engine (a TLS handshake or preface that completed
-  // late) has no request in flight yet: it is closed instead of served.
-  for (const engine of [engines.h1, engines.h2]) {
-    engine.prependListener('connection', (socket: net.Socket) => {
-      if (ctx.draining) socket.destroy();
-    });
-  }
+  // A connection accepted before the listener closed but whose first request arrives during the
+  // shutdown is still served: HTTP/1.1 answers it with `connection: close`, and an HTTP/2
+  // session gets GOAWAY once the streams that came with its preface are under way.
+  engines.h2.on('session', (session: http2.ServerHttp2Session) => {
+    if (ctx.draining) setImmediate(() => session.close());
+  });
   const tlsFront = data.tls === null ? null : createTlsFront(data.tls, engines, data.limits.headersTimeout);
 
   /** Every raw connection this worker owns, until it closes. */
@@ -82,10 +84,6 @@ function startServing(table: ExchangeContext['table']): void {
   const sniffing = new Set<net.Socket>();
 
   function onConnection(socket: net.Socket): void {
-    if (ctx.draining) {
-      socket.destroy();
-      return;
-    }
     connections.add(socket);
     socket.once('close', () => {
       connections.delete(socket);
@@ -141,7 +139,9 @@ function startServing(table: ExchangeContext['table']): void {
   async function drain(graceMs: number): Promise<void> {
     ctx.draining = true;
     listener?.close();
-    for (const socket of sniffing) socket.destroy();
+    // Connections not yet past their first bytes get a short while to send a request (it will
+    // be served); one that stays silent had nothing in flight and is closed.
+    for (const socket of sniffing) socket.setTimeout(Math.min(SILENT_WHILE_DRAINING_MS, graceMs), () => socket.destroy());
     for (const session of sessions) session.close();
     engines.h1.closeIdleConnections();
 
@@ -160,6 +160,6 @@ function startServing(table: ExchangeContext['table']): void {
     engines.h1.close(() => {});
     engines.h2.close(() => {});
     // The supervisor terminates this thread on `drained`.
-    send({ type: 'drained', forced });
+    send({ type: 'drained', forced, received: ctx.received, unanswered: ctx.inFlight });
   }
 }

@@ -192,6 +192,7 @@ export class Supervisor {
   async #shutdown(): Promise<void> {
     this.#acceptor?.close();
     const grace = this.#options.gracePeriod;
+    const totals = { received: 0, unanswered: 0, forced: 0 };
     await Promise.all(
       this.#slots.map(async (slot) => {
         if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
@@ -205,8 +206,13 @@ export class Supervisor {
         const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
         worker.on('message', (message: FromWorker) => {
           if (message.type !== 'drained') return;
+          totals.received += message.received;
+          totals.unanswered += message.unanswered;
+          totals.forced += message.forced;
           if (message.forced > 0) {
-            this.#log.warn(`Pinned worker ${slot.index}: ${message.forced} connection(s) cut at the end of the grace period`);
+            this.#log.warn(
+              `Pinned worker ${slot.index}: ${message.forced} connection(s) cut at the end of the grace period, ${message.unanswered} request(s) unanswered`,
+            );
           }
           // Its connections are gone; timers a handler left behind must not keep the thread alive.
           void worker.terminate();
@@ -219,6 +225,9 @@ export class Supervisor {
       }),
     );
     await this.#pool?.close();
+    this.#log.info(
+      `Drained: ${totals.received} request(s) received by the serving workers since they started, ${totals.unanswered} unanswered, ${totals.forced} connection(s) cut`,
+    );
   }
 
   async #abort(error: StartError): Promise<Result<void, StartError>> {

@@ -103,6 +103,23 @@ test('"down" for an older generation than the linked one is ignored', async () =
   // Not "unavailable": the link survived, and the task simply timed out unanswered.
   assert.equal(!result.ok && result.error.kind, 'timeout');
   pool.isolateDown(0, 5);
+  // With no isolate up, a request waits for one, within its timeout.
   const after = await pool.submit(request('/y'), 50);
-  assert.equal(!after.ok && after.error.kind, 'overloaded', 'no isolate is linked any more');
+  assert.equal(!after.ok && after.error.kind, 'timeout', 'no isolate is linked any more');
+});
+
+test('requests that arrive while every isolate is being replaced go to the first one back', async () => {
+  const pair = createRingPair(4096);
+  const pool = client(pair, 1);
+  pool.isolateDown(0, 1);
+  void pool.submit(request('/waited'), 5_000);
+  const fresh = createRingPair(4096);
+  const isolate = new RingConsumer(fresh.request);
+  assert.equal(isolate.hasRecords(), false);
+  pool.isolateUp(0, 2, fresh);
+  const paths: string[] = [];
+  isolate.drain((bytes, offset, length) => paths.push(decodeRequest(bytes, offset, length).path));
+  assert.deepEqual(paths, ['/waited']);
+  assert.equal(pool.outstanding, 1);
+  pool.isolateDown(0, 2); // settles the task, so no timer outlives the test
 });
