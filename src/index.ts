@@ -7,9 +7,14 @@
  *   export default app;          // then: fasterapi serve app.ts
  */
 
-export { App, type Handler, type HandlerResult, type RouteInfo, type RouteOptions } from './app/app.ts';
+export { App, type AppOptions, type Handler, type HandlerResult, type RequestFor, type RouteInfo, type RouteOptions } from './app/app.ts';
+export type { OnErrorHook, OnRequestHook, OnResponseHook, Plugin, RequestInfo, ResponseDraft } from './app/hooks.ts';
+export type { InferOutput, RouteSchema, StandardSchemaV1, ValidationIssue } from './app/schema.ts';
+export { formatEvent, sse, type ServerSentEvent, type SseOptions } from './app/sse.ts';
+export { compression, type CompressionOptions, type Encoding } from './plugins/compression.ts';
+export { cors, type CorsOptions } from './plugins/cors.ts';
 export { Request, type IncomingHeaders, type IsolateInfo, type Query } from './app/request.ts';
-export { reply, Response, type HeaderValue, type OutgoingHeaders, type Reply, type ReplyInit } from './app/response.ts';
+export { reply, Response, type BodyStream, type HeaderValue, type OutgoingHeaders, type Reply, type ReplyInit } from './app/response.ts';
 export { DEFAULTS, type ListenerMode, type ServeOptions } from './config/options.ts';
 export { ErrorCode, FasterApiError, HttpError, isFasterApiError, isHttpError } from './core/errors.ts';
 export type { LogLevel } from './core/log.ts';

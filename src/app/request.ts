@@ -31,25 +31,61 @@ export type BodySource = Readable | Uint8Array;
 const EMPTY_BYTES = new Uint8Array(0);
 const utf8 = new TextDecoder('utf-8', { fatal: false });
 
-export class Request {
+/** Where the server puts values that passed a route's schemas (see `applyValidated`). */
+const VALIDATED = Symbol.for('fasterapi.request.validated');
+/** How the server reads a body that needs no waiting for (see `bodyAtHand`). */
+const AT_HAND = Symbol.for('fasterapi.request.body-at-hand');
+/** How the server says a request is over where it cannot watch a connection (see `endRequest`). */
+const END = Symbol.for('fasterapi.request.end');
+
+/**
+ * The exchange a request belongs to, as far as its `signal` needs: the HTTP/1.1 response or the
+ * HTTP/2 stream, which emit 'close' when the response is done or the client has gone.
+ */
+export interface Closable {
+  readonly closed: boolean;
+  once(event: 'close', listener: () => void): unknown;
+}
+
+export interface ValidatedParts {
+  params?: unknown;
+  query?: unknown;
+  headers?: unknown;
+  body?: unknown;
+}
+
+/**
+ * The request. Its type parameters are what the route's schemas produce (see `RouteSchema`): a
+ * route without schemas gets strings for params and query, and no `body`.
+ */
+export class Request<
+  Params = Readonly<Record<string, string>>,
+  QueryOf = Query,
+  Headers = IncomingHeaders,
+  Body = undefined,
+> {
   /** Uppercase method, e.g. `GET`. A HEAD request served by a GET route still says `HEAD`. */
   readonly method: string;
-  /** The path without the query string, as sent (not decoded). */
+  /** The path without the query string, normalised (see docs/limits.md), not decoded. */
   readonly path: string;
-  /** Path params, percent-decoded; `*` holds what a trailing wildcard matched. */
-  readonly params: Readonly<Record<string, string>>;
+  /** Path params, percent-decoded; `*` holds what a trailing wildcard matched. Validated when the route has a `params` schema. */
+  readonly params: Params;
+  /** The body, parsed as JSON and validated, when the route has a `body` schema. */
+  readonly body: Body = undefined as Body;
   /** The isolate running the handler. */
   readonly isolate: IsolateInfo;
   /** The query string without `?`, as sent. */
   readonly rawQuery: string;
 
-  #query: Query | undefined;
+  #query: QueryOf | undefined;
   #rawHeaders: IncomingHeaders;
   #hasPseudoHeaders: boolean;
   #headers: IncomingHeaders | undefined;
   #body: BodySource;
   #bodyLimit: number;
   #bytes: Promise<Uint8Array> | undefined;
+  #exchange: Closable | null;
+  #over: AbortController | undefined;
 
   constructor(
     method: string,
@@ -61,25 +97,49 @@ export class Request {
     body: BodySource,
     bodyLimit: number,
     isolate: IsolateInfo,
+    exchange: Closable | null = null,
   ) {
     this.method = method;
     this.path = path;
     this.rawQuery = rawQuery;
-    this.params = params;
+    this.params = params as Params;
     this.isolate = isolate;
     this.#rawHeaders = headers;
     this.#hasPseudoHeaders = hasPseudoHeaders;
     this.#body = body;
     this.#bodyLimit = bodyLimit;
+    this.#exchange = exchange;
   }
 
-  /** Query params; a key given more than once maps to an array of its values. */
-  get query(): Query {
-    return (this.#query ??= this.rawQuery === '' ? Object.create(null) : parseQueryString(this.rawQuery));
+  /**
+   * Aborted when the request is over: the client went away, or its response has been sent (on
+   * the pool: the request timed out, or its answer went back). Long waits and streamed bodies
+   * listen to it to stop early: `await setTimeout(60_000, null, { signal: req.signal })`, or
+   * `events.on(emitter, 'message', { signal: req.signal })` in an event stream's source.
+   */
+  get signal(): AbortSignal {
+    if (this.#over === undefined) {
+      const over = (this.#over = new AbortController());
+      const exchange = this.#exchange;
+      if (exchange?.closed === true) over.abort();
+      else exchange?.once('close', () => over.abort());
+    }
+    return this.#over.signal;
   }
 
-  /** Request headers with lowercase names (HTTP/2 pseudo-headers such as `:path` left out). */
-  get headers(): IncomingHeaders {
+  /** The server's side of `signal` where there is no connection to watch (a pooled request). */
+  [END](): void {
+    this.#over?.abort();
+  }
+
+  /** Query params; a key given more than once maps to an array of its values. Validated when the route has a `query` schema. */
+  get query(): QueryOf {
+    return (this.#query ??= (this.rawQuery === '' ? Object.create(null) : parseQueryString(this.rawQuery)) as QueryOf);
+  }
+
+  /** Request headers with lowercase names (HTTP/2 pseudo-headers such as `:path` left out). Validated when the route has a `headers` schema. */
+  get headers(): Headers {
+    if (this.#validatedHeaders !== undefined) return this.#validatedHeaders;
     if (this.#headers === undefined) {
       if (!this.#hasPseudoHeaders) {
         this.#headers = this.#rawHeaders;
@@ -89,7 +149,23 @@ export class Request {
         this.#headers = copy;
       }
     }
-    return this.#headers;
+    return this.#headers as Headers;
+  }
+
+  #validatedHeaders: Headers | undefined;
+
+  /** The server sets what passed the route's schemas here, before the handler runs. */
+  [VALIDATED](parts: ValidatedParts): void {
+    const self = this as { params: unknown; body: unknown };
+    if ('params' in parts) self.params = parts.params;
+    if ('body' in parts) self.body = parts.body;
+    if ('query' in parts) this.#query = parts.query as QueryOf;
+    if ('headers' in parts) this.#validatedHeaders = parts.headers as Headers;
+  }
+
+  /** The body if it needs no reading (a pooled request's, carried over the ring), else undefined. */
+  [AT_HAND](): Uint8Array | undefined {
+    return this.#body instanceof Uint8Array ? this.#body : undefined;
   }
 
   /** One header as a string (repeated values joined), or `undefined`. Case-insensitive name. */
@@ -171,4 +247,19 @@ export function readBody(stream: BodySource, limit: number): Promise<Uint8Array>
     stream.on('error', onError);
     stream.on('close', onClose);
   });
+}
+
+/** The request's body when it is already in memory, so validation can run without a promise. */
+export function bodyAtHand(req: Request<unknown, unknown, unknown, unknown>): Uint8Array | undefined {
+  return req[AT_HAND]();
+}
+
+/** Ends `req`'s `signal`: its answer went back, or the pinned worker gave up on it. */
+export function endRequest(req: Request<unknown, unknown, unknown, unknown>): void {
+  req[END]();
+}
+
+/** Gives `req` the values that passed its route's schemas. */
+export function applyValidated(req: Request<unknown, unknown, unknown, unknown>, parts: ValidatedParts): void {
+  req[VALIDATED](parts);
 }

@@ -4,6 +4,8 @@
  * A handler may return:
  *   string                       → 200 text/plain; charset=utf-8
  *   Uint8Array / ArrayBuffer     → 200 application/octet-stream
+ *   an async iterable of strings or bytes, a Node.js Readable or a web ReadableStream
+ *                                → 200 application/octet-stream, streamed (see `Body`)
  *   reply(body, { status, ... }) → its status, headers and content type
  *   any other value (not undefined) → 200 application/json
  *   undefined                    → whatever it set on `res` (FasterAPI's `(req, res)` style)
@@ -16,12 +18,49 @@ import { err, ok, type Result } from '../core/result.ts';
 export type HeaderValue = string | number | readonly string[];
 export type OutgoingHeaders = Record<string, HeaderValue>;
 
+/**
+ * A streamed body: chunks written as they come, with backpressure (the next chunk is asked for
+ * only once the client has taken the last), over chunked HTTP/1.1 or HTTP/2 DATA frames.
+ */
+export type BodyStream = AsyncIterable<string | Uint8Array>;
+
 /** A response ready for the wire: lowercase, validated header names; body already encoded. */
 export interface Outgoing {
   readonly status: number;
   readonly headers: Readonly<Record<string, string | readonly string[]>>;
   /** `null` for no body. Strings are sent as UTF-8. */
+  readonly body: string | Uint8Array | BodyStream | null;
+}
+
+/** A response whose body is all in memory: what crosses from a pooled isolate over a ring. */
+export interface BufferedOutgoing extends Outgoing {
   readonly body: string | Uint8Array | null;
+}
+
+export function isBodyStream(value: unknown): value is BodyStream {
+  return typeof value === 'object' && value !== null && typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
+}
+
+/**
+ * Releases a streamed body that will not be sent (HEAD, 204/304, a client gone, an answer that
+ * became an error): a Readable is destroyed (its file descriptor closed), a web ReadableStream
+ * cancelled, a generator returned. Anything else is left alone. Never throws.
+ */
+export function disposeBody(body: unknown): void {
+  if (!isBodyStream(body)) return;
+  const handle = body as { destroy?: unknown; cancel?: unknown; return?: unknown; locked?: boolean };
+  try {
+    if (typeof handle.destroy === 'function') {
+      (handle.destroy as () => void).call(body);
+    } else if (typeof handle.cancel === 'function' && handle.locked !== true) {
+      void Promise.resolve((handle.cancel as () => unknown).call(body)).catch(() => {});
+    } else {
+      const iterator = typeof handle.return === 'function' ? (body as unknown as AsyncIterator<unknown>) : body[Symbol.asyncIterator]();
+      void Promise.resolve(iterator.return?.()).catch(() => {});
+    }
+  } catch {
+    // The body's own cleanup failed; there is nothing more to release.
+  }
 }
 
 /**
@@ -74,7 +113,7 @@ export function reply(body: unknown, init: ReplyInit = {}): Reply {
   return { [REPLY]: true, body, ...init };
 }
 
-function isReply(value: unknown): value is Reply {
+export function isReply(value: unknown): value is Reply {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[REPLY] === true;
 }
 
@@ -133,7 +172,7 @@ function build(
   if (!Number.isInteger(status) || status < 200 || status > 599) {
     return err({ code: ErrorCode.HANDLER, message: `invalid response status ${String(status)} (expected 200-599)` });
   }
-  let bytes: string | Uint8Array | null;
+  let bytes: string | Uint8Array | BodyStream | null;
   let derivedType: string | null;
   // The common bodies first, without the generic encoder's allocations.
   if (typeof body === 'string') {
@@ -160,7 +199,34 @@ function build(
     const checked = checkHeader('content-type', contentType);
     if (!checked.ok) return checked;
   }
+  if (noBody) disposeBody(bytes);
   return ok({ status, headers: out, body: noBody ? null : bytes });
+}
+
+/**
+ * Checks a response after onResponse hooks have changed it, by the rules a handler's answer
+ * follows: a status from 200 to 599, valid headers (copied with lowercase names, framing headers
+ * left out), a body that is a string, bytes, a stream or null, and none on 204 and 304.
+ */
+export function checkDraft(draft: {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, HeaderValue>>;
+  readonly body: unknown;
+}): Result<Outgoing, InvalidOutput> {
+  const { status, body } = draft;
+  if (!Number.isInteger(status) || status < 200 || status > 599) {
+    return err({ code: ErrorCode.HANDLER, message: `invalid response status ${String(status)} (expected 200-599)` });
+  }
+  if (!(body === null || typeof body === 'string' || body instanceof Uint8Array || isBodyStream(body))) {
+    return err({ code: ErrorCode.HANDLER, message: `the body must be a string, bytes, a stream or null, not ${body === undefined ? 'undefined' : typeof body}` });
+  }
+  const headers = copyHeaders(draft.headers as OutgoingHeaders, {});
+  if (!headers.ok) return headers;
+  if (status === 204 || status === 304) {
+    disposeBody(body);
+    return ok({ status, headers: headers.value, body: null });
+  }
+  return ok({ status, headers: headers.value, body });
 }
 
 /**
@@ -192,13 +258,14 @@ export function copyHeaders(
   return ok(into);
 }
 
-type Encoded = readonly [body: string | Uint8Array | null, contentType: string | null];
+type Encoded = readonly [body: string | Uint8Array | BodyStream | null, contentType: string | null];
 
 function encodeBody(body: unknown): Result<Encoded, InvalidOutput> {
   // Strings and Uint8Arrays never get here: `build` handles them first.
   if (body === undefined) return ok([null, null]);
   if (body instanceof ArrayBuffer || body instanceof SharedArrayBuffer) return ok([new Uint8Array(body), BINARY]);
   if (ArrayBuffer.isView(body)) return ok([new Uint8Array(body.buffer, body.byteOffset, body.byteLength), BINARY]);
+  if (isBodyStream(body)) return ok([body, BINARY]);
   let json: string | undefined;
   try {
     json = JSON.stringify(body);

@@ -23,6 +23,8 @@ export const ErrorCode = {
   LISTEN: 'FA_ERR_LISTEN',
   /** The TLS certificate or key could not be read or used. */
   TLS: 'FA_ERR_TLS',
+  /** An onStartup hook of the app threw in one of the isolates. */
+  STARTUP_HOOK: 'FA_ERR_STARTUP_HOOK',
   /** A worker isolate failed before it was ready to serve. */
   WORKER_START: 'FA_ERR_WORKER_START',
   /** Acceptor mode needs socket transfer between threads, which this Node.js lacks. */
@@ -31,6 +33,8 @@ export const ErrorCode = {
   NODE_VERSION: 'FA_ERR_NODE_VERSION',
   /** The request body is larger than `bodyLimit` (413). */
   BODY_TOO_LARGE: 'FA_ERR_BODY_TOO_LARGE',
+  /** The request does not match the route's schemas (422, FastAPI's `detail` list). */
+  VALIDATION: 'FA_ERR_VALIDATION',
   /** The request body is not valid JSON (400). */
   INVALID_JSON: 'FA_ERR_INVALID_JSON',
   /** The request cannot be understood, e.g. a malformed percent-encoding in the path (400). */

@@ -21,7 +21,8 @@
  *     8  u16 status  10 u16 headerCount  12 u32 bodyLength (0xffffffff: no body)  16 u32 inlineLength
  *    20  (header name, header value)* inline body bytes
  * FAULT (pooled → pinned): no response from the handler, from byte 8:
- *     8  u8 faultKind (1 http, 2 internal, 3 overloaded: the isolate's queue was full)  9 u8 (zero)  10 u16 status  12 u16 code (ERROR_CODES index)
+ *     8  u8 faultKind (1 http, 2 internal, 3 overloaded: the isolate's queue was full,
+ *                     4 http whose detail is a list, sent as JSON)  9 u8 (zero)  10 u16 status  12 u16 code (ERROR_CODES index)
  *    14  u16 headerCount  16  detail (http) or errorId (internal) string,
  *        [internal: debug string, empty unless exposeErrors], (header name, header value)*
  * REQUEST_BODY / RESPONSE_BODY: the next bytes of the task's body, from byte 8.
@@ -33,8 +34,9 @@
  */
 
 import type { Fault } from '../app/dispatch.ts';
+import type { ValidationIssue } from '../app/schema.ts';
 import type { IncomingHeaders } from '../app/request.ts';
-import type { Outgoing } from '../app/response.ts';
+import type { BufferedOutgoing } from '../app/response.ts';
 import { ErrorCode } from '../core/errors.ts';
 import type { RingProducer } from './ring.ts';
 
@@ -284,7 +286,7 @@ function writeHeaders(bytes: Buffer, at: number, headers: AnyHeaders): number {
  * body's bytes go inline as far as they fit, and the caller sends the rest in chunks from `sent`.
  * Returns NO_ROOM if the ring has no room now, TOO_LARGE if the headers can never fit it.
  */
-export function encodeResponse(ring: RingProducer, taskId: number, outgoing: Outgoing): { rest: Uint8Array; sent: number } | WriteFailure {
+export function encodeResponse(ring: RingProducer, taskId: number, outgoing: BufferedOutgoing): { rest: Uint8Array; sent: number } | WriteFailure {
   let [headerSize, headerCount] = headersSize(outgoing.headers, bound);
   const body = outgoing.body;
   const bytes = ring.bytes;
@@ -339,12 +341,19 @@ function writeResponseHead(
 /** The faults a pooled isolate reports instead of a response. */
 export type PooledFault = Extract<Fault, { kind: 'http' | 'internal' | 'overloaded' }>;
 
-const FAULT_KIND = { http: 1, internal: 2, overloaded: 3 } as const;
+const FAULT_KIND = { http: 1, internal: 2, overloaded: 3, httpList: 4 } as const;
 
 /** Writes a FAULT record. Returns 0, NO_ROOM if the ring has no room now, or TOO_LARGE. */
 export function encodeFault(ring: RingProducer, taskId: number, fault: PooledFault): 0 | WriteFailure {
   const headers = fault.kind === 'http' && fault.headers !== undefined ? fault.headers : {};
-  const text = fault.kind === 'http' ? fault.detail : fault.kind === 'internal' ? fault.errorId : '';
+  const text =
+    fault.kind === 'http'
+      ? typeof fault.detail === 'string'
+        ? fault.detail
+        : JSON.stringify(fault.detail)
+      : fault.kind === 'internal'
+        ? fault.errorId
+        : '';
   const debug = fault.kind === 'internal' ? (fault.debug ?? '') : null;
   let [headerSize, headerCount] = headersSize(headers, bound);
   let size = 16 + bound(text) + (debug === null ? 0 : bound(debug)) + headerSize;
@@ -358,7 +367,7 @@ export function encodeFault(ring: RingProducer, taskId: number, fault: PooledFau
   const bytes = ring.bytes;
   startRecord();
   writePrefix(bytes, start, RecordKind.FAULT, 0, taskId);
-  bytes[start + 8] = FAULT_KIND[fault.kind];
+  bytes[start + 8] = fault.kind === 'http' && typeof fault.detail !== 'string' ? FAULT_KIND.httpList : FAULT_KIND[fault.kind];
   bytes[start + 9] = 0;
   bytes.writeUInt16LE(fault.kind === 'http' ? fault.status : fault.kind === 'internal' ? 500 : 503, start + 10);
   bytes.writeUInt16LE(fault.kind === 'overloaded' ? 0 : (ERROR_CODE_INDEX.get(fault.code) ?? 0), start + 12);
@@ -530,7 +539,10 @@ export function decodeFault(bytes: Buffer, offset: number, length: number): Pool
   const text = reader.string();
   const debug = kind === FAULT_KIND.internal ? reader.string() : '';
   const headers = reader.headers(headerCount);
-  if (kind === FAULT_KIND.http) return { kind: 'http', status, detail: text, code, headers: headerCount === 0 ? undefined : headers };
+  if (kind === FAULT_KIND.http || kind === FAULT_KIND.httpList) {
+    const detail = kind === FAULT_KIND.http ? text : (JSON.parse(text) as ValidationIssue[]);
+    return { kind: 'http', status, detail, code, headers: headerCount === 0 ? undefined : headers };
+  }
   if (kind === FAULT_KIND.overloaded) return { kind: 'overloaded' };
   return debug === '' ? { kind: 'internal', code, errorId: text } : { kind: 'internal', code, errorId: text, debug };
 }

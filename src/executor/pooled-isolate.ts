@@ -16,13 +16,16 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
-import type { Route } from '../app/app.ts';
-import { invoke, type Execution } from '../app/dispatch.ts';
-import { Request, type IsolateInfo } from '../app/request.ts';
-import { NO_RESPONSE, Response } from '../app/response.ts';
+import { routeLabel, type Route } from '../app/app.ts';
+import { invoke, type Execution, type InvokeContext } from '../app/dispatch.ts';
+import { endRequest, Request, type IsolateInfo } from '../app/request.ts';
+import { isBodyStream, NO_RESPONSE, Response, type BufferedOutgoing } from '../app/response.ts';
+import type { Result } from '../core/result.ts';
+import type { Fault } from '../app/dispatch.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { createLogger } from '../core/log.ts';
-import { loadAndReport } from '../server/load-app.ts';
+import { loadAndReport, runShutdownHooks } from '../server/load-app.ts';
+import type { FromWorker } from '../server/messages.ts';
 import {
   decodeBodyChunk,
   decodeRequest,
@@ -52,7 +55,9 @@ const FULL_RING_RETRY_MS = 1;
 
 export type ToPooled =
   /** Pinned worker `pinned` was replaced: use these fresh rings for it. */
-  { readonly type: 'pinned-rings'; readonly pinned: number; readonly rings: RingPair };
+  | { readonly type: 'pinned-rings'; readonly pinned: number; readonly rings: RingPair }
+  /** The server is shutting down and every request has finished: run the onShutdown hooks. */
+  | { readonly type: 'stop' };
 
 interface Task {
   readonly pinned: number;
@@ -61,10 +66,15 @@ interface Task {
   readonly request: DecodedRequest;
   readonly route: Route;
   cancelled: boolean;
+  /** The handler's request, once the task has started (its `signal` ends with the task). */
+  req: Request | null;
 }
 
+/** What goes back over the response ring: a body in memory, or a fault. */
+type PooledExecution = Result<BufferedOutgoing, Fault>;
+
 type Answer =
-  | { readonly kind: 'response'; readonly taskId: number; readonly result: Execution }
+  | { readonly kind: 'response'; readonly taskId: number; readonly result: PooledExecution }
   | { readonly kind: 'chunk'; readonly taskId: number; readonly body: Uint8Array; offset: number };
 
 interface Lane {
@@ -82,12 +92,19 @@ const port = parentPort;
 if (port === null) throw new Error('pooled-isolate.ts runs only as a worker thread');
 const data = workerData as PooledIsolateData;
 const log = createLogger(data.logLevel);
-const reporter = { log, exposeErrors: data.exposeErrors };
+let reporter: InvokeContext = { log, exposeErrors: data.exposeErrors, onError: [] };
 const state = new PoolState(data.state, data.epoch);
 const isolate: IsolateInfo = { kind: 'pooled', index: data.index, threadId };
 
-const table = await loadAndReport(data.appUrl);
-if (table !== null) run(table.routes);
+const table = await loadAndReport(data.appUrl, isolate);
+if (table !== null) {
+  reporter = { ...reporter, onError: table.hooks.onError };
+  run(table.routes);
+  port.on('message', (message: ToPooled) => {
+    if (message.type !== 'stop') return;
+    void runShutdownHooks(table, isolate, log.error).then(() => port!.postMessage({ type: 'stopped' } satisfies FromWorker));
+  });
+}
 
 function run(routes: readonly Route[]): void {
   const doorbell = new Doorbell(data.doorbells, data.pinnedCount + data.index);
@@ -145,7 +162,7 @@ function run(routes: readonly Route[]): void {
       answer(pinned, request.taskId, { ok: false, error: { kind: 'internal', code: 'FA_ERR_HANDLER', errorId: 'unknown-route' } });
       return;
     }
-    const task: Task = { pinned, generation: lane.generation, request, route, cancelled: false };
+    const task: Task = { pinned, generation: lane.generation, request, route, cancelled: false, req: null };
     if (running.size < data.slots) start(task);
     else if (waiting.length < data.queueLimit) waiting.push(task);
     else answerFault(pinned, request.taskId, { kind: 'overloaded' });
@@ -167,6 +184,7 @@ function run(routes: readonly Route[]): void {
     for (const task of running) {
       if (task.pinned !== pinned || task.request.taskId !== taskId) continue;
       task.cancelled = true;
+      if (task.req !== null) endRequest(task.req);
       release(task);
       return;
     }
@@ -186,6 +204,7 @@ function run(routes: readonly Route[]): void {
       request.body.byteLength,
       isolate,
     );
+    task.req = req;
     const res = route.wantsResponse ? new Response() : NO_RESPONSE;
     state.enterHandler(data.index, timeoutOf(task));
     const result = invoke(route, req, res, reporter);
@@ -196,8 +215,34 @@ function run(routes: readonly Route[]): void {
 
   function finish(task: Task, result: Execution): void {
     const lane = lanes[task.pinned] as Lane;
-    if (!task.cancelled && task.generation === lane.generation) answer(task.pinned, task.request.taskId, result);
+    const buffered = refuseStream(task, result);
+    if (!task.cancelled && task.generation === lane.generation) answer(task.pinned, task.request.taskId, buffered);
+    if (task.req !== null) endRequest(task.req);
     release(task);
+  }
+
+  /**
+   * A streamed body cannot cross the response ring (the ring has no flow control per response, so
+   * one slow client would stall every answer behind it): routes that stream run inline, and the
+   * app refuses `{ pool: true, stream: true }` at registration. A handler that returns a stream
+   * anyway, on a route that did not say it streams and spilled over here, gets a 500 whose log
+   * line says what to change.
+   */
+  function refuseStream(task: Task, result: Execution): PooledExecution {
+    if (!result.ok || !isBodyStream(result.value.body)) return result as PooledExecution;
+    const stream = result.value.body as AsyncIterable<unknown> & { return?: () => unknown; destroy?: () => unknown };
+    try {
+      if (typeof stream.destroy === 'function') stream.destroy();
+      else void (stream[Symbol.asyncIterator]() as { return?: () => unknown }).return?.();
+    } catch {
+      // The stream's own cleanup failed; nothing more to release here.
+    }
+    const errorId = randomUUID();
+    log.error(
+      `✗ ${ErrorCode.HANDLER} [error id ${errorId}]: ${routeLabel(task.route)} returned a streamed body on the pooled executor, ` +
+        'which cannot stream; declare the route with { stream: true } so it always runs inline',
+    );
+    return { ok: false, error: { kind: 'internal', code: ErrorCode.HANDLER, errorId } };
   }
 
   /** Frees the task's slot for the next waiting task (once, whichever of finish and cancel comes first). */
@@ -208,7 +253,7 @@ function run(routes: readonly Route[]): void {
     publishLoad();
   }
 
-  function answer(pinned: number, taskId: number, result: Execution): void {
+  function answer(pinned: number, taskId: number, result: PooledExecution): void {
     const lane = lanes[pinned] as Lane;
     const item: Answer = { kind: 'response', taskId, result };
     if (lane.pending.length > 0 || !tryAnswer(lane, item)) lane.pending.push(item);
@@ -250,7 +295,6 @@ function run(routes: readonly Route[]): void {
     return true;
   }
 
-  /** Retries queued answers; returns whether some are still blocked on a full ring. */
   /** Set when a record was committed during the current flush. */
   let wroteAny = false;
 
@@ -263,6 +307,7 @@ function run(routes: readonly Route[]): void {
     return { kind: 'internal', code: ErrorCode.HANDLER, errorId };
   }
 
+  /** Retries queued answers; returns whether some are still blocked on a full ring. */
   function flush(): boolean {
     let blocked = false;
     for (const lane of lanes) {

@@ -4,7 +4,8 @@
  * handle; everything above the adapters speaks `Outgoing`.
  */
 
-import type { Outgoing } from '../app/response.ts';
+import type { Writable } from 'node:stream';
+import { disposeBody, type BodyStream, type Outgoing } from '../app/response.ts';
 
 export interface ProtocolAdapter<Native> {
   /** `h1` or `h2`, for logs. */
@@ -15,9 +16,13 @@ export interface ProtocolAdapter<Native> {
    * not be read, so end the connection (HTTP/1.1) or reset the stream's request side (HTTP/2)
    * after this response rather than drain it. `draining`: the server is shutting down, so an
    * HTTP/1.1 connection closes after this response (HTTP/2 sessions already got GOAWAY).
-   * Does nothing if the client has gone. Throws if the protocol refuses the response.
+   * `stop`, for an event stream: aborted when the server shuts down, which ends the response
+   * early but cleanly. A streamed body makes `send` return a promise that settles when the body
+   * is written (or the client left); it rejects with a `BodyStreamError` if the body threw.
+   * Does nothing but release the body if the client has gone. Throws if the protocol refuses the
+   * response.
    */
-  send(native: Native, outgoing: Outgoing, head: boolean, abandonBody: boolean, draining: boolean): void;
+  send(native: Native, outgoing: Outgoing, head: boolean, abandonBody: boolean, draining: boolean, stop?: AbortSignal): void | Promise<void>;
   /** After `send` threw: answer a bare 500 if nothing was sent yet, else cut the response. */
   fail(native: Native): void;
 }
@@ -27,4 +32,92 @@ export function ignore(): void {}
 
 export function bodyLength(body: string | Uint8Array): number {
   return typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+}
+
+/**
+ * Writes a streamed body to `out` chunk by chunk, waiting for 'drain' whenever the client is
+ * behind, so a slow reader never makes the server buffer more than one chunk plus the socket's
+ * high-water mark. Ends `out` when the body ends. If the client goes away (even while the body is
+ * waiting for its next chunk), stops and releases the body: a generator's `finally` blocks run, a
+ * Readable is destroyed. `stop` (an event stream, and the server is shutting down) ends the
+ * response early but cleanly, after the chunk being written. A body that throws is rethrown to
+ * the caller as a `BodyStreamError`, and the caller cuts the response.
+ *
+ * Each wait is one promise that settles (a chunk, 'drain', the client gone, or `stop`), so a
+ * response that lives for hours with millions of chunks holds nothing per chunk.
+ */
+export async function pipeBody(body: BodyStream, out: Writable, head: boolean, stop?: AbortSignal): Promise<void> {
+  if (head) {
+    disposeBody(body);
+    return;
+  }
+  const iterator = body[Symbol.asyncIterator]();
+  let interrupt: ((why: Wake) => void) | null = null;
+  let interrupted: Interrupted | null = out.destroyed ? CLOSED : null;
+  const onInterrupt = (why: Interrupted) => (): void => {
+    interrupted ??= why;
+    interrupt?.(why);
+  };
+  const onClose = onInterrupt(CLOSED);
+  const onStop = onInterrupt(STOPPED);
+  out.once('close', onClose);
+  if (stop?.aborted === true) interrupted ??= STOPPED;
+  stop?.addEventListener('abort', onStop, { once: true });
+  let finished = false;
+  try {
+    for (;;) {
+      if (interrupted !== null) break;
+      const next = await new Promise<IteratorResult<string | Uint8Array> | Interrupted>((resolve, reject) => {
+        interrupt = resolve as (why: Wake) => void;
+        iterator.next().then(resolve, (thrown: unknown) => reject(new BodyStreamError(thrown)));
+      });
+      interrupt = null;
+      if (typeof next === 'symbol') break;
+      if (next.done === true) {
+        finished = true;
+        break;
+      }
+      const chunk = next.value;
+      if ((typeof chunk === 'string' ? chunk.length : chunk.byteLength) === 0) continue;
+      if (!out.write(chunk)) {
+        const onDrain = (): void => interrupt?.(DRAINED);
+        const why = await new Promise<Wake>((resolve) => {
+          interrupt = resolve;
+          out.once('drain', onDrain);
+        });
+        interrupt = null;
+        out.off('drain', onDrain);
+        if (why !== DRAINED) break;
+      }
+    }
+    // Ended by the body, or by `stop`: a complete response either way. Gone: nothing to end.
+    if (interrupted !== CLOSED) out.end();
+  } finally {
+    out.off('close', onClose);
+    stop?.removeEventListener('abort', onStop);
+    // Not awaited: an async generator suspended inside its own `await` runs `return` only once
+    // that settles, and the client that left must not hold this up.
+    if (!finished) {
+      void Promise.resolve(iterator.return?.()).catch(ignore);
+      disposeBody(body);
+    }
+  }
+}
+
+const CLOSED = Symbol('closed');
+const STOPPED = Symbol('stopped');
+const DRAINED = Symbol('drained');
+type Interrupted = typeof CLOSED | typeof STOPPED;
+type Wake = Interrupted | typeof DRAINED;
+
+/** A streamed body threw after the response had started: the response is cut, not completed. */
+export class BodyStreamError extends Error {
+  constructor(cause: unknown) {
+    super(`a streamed response body failed after its headers were sent, so the response was cut: ${describe(cause)}`, { cause });
+    this.name = 'BodyStreamError';
+  }
+}
+
+function describe(thrown: unknown): string {
+  return thrown instanceof Error ? (thrown.stack ?? thrown.message) : String(thrown);
 }

@@ -5,7 +5,8 @@
 
 import http from 'node:http';
 import type { Outgoing } from '../app/response.ts';
-import { bodyLength, type ProtocolAdapter } from './adapter.ts';
+import { disposeBody, isBodyStream } from '../app/response.ts';
+import { bodyLength, pipeBody, type ProtocolAdapter } from './adapter.ts';
 
 export type Http1RequestListener = (req: http.IncomingMessage, res: http.ServerResponse) => void;
 
@@ -47,15 +48,30 @@ export function createHttp1Engine(limits: Http1Limits, onRequest: Http1RequestLi
 
 export const http1Adapter: ProtocolAdapter<http.ServerResponse> = {
   name: 'h1',
-  send(res, outgoing: Outgoing, head, abandonBody, draining) {
-    if (res.headersSent || res.destroyed) return;
-    const headers = outgoing.headers as Record<string, string | readonly string[]>;
+  send(res, outgoing: Outgoing, head, abandonBody, draining, stop) {
     const body = outgoing.body;
-    if (body !== null) headers['content-length'] = String(bodyLength(body));
+    if (res.headersSent || res.destroyed) {
+      disposeBody(body);
+      return;
+    }
+    const headers = outgoing.headers as Record<string, string | readonly string[]>;
     if (abandonBody || draining) headers['connection'] = 'close';
+    if (isBodyStream(body)) {
+      // No content-length: HTTP/1.1 sends it chunked.
+      res.writeHead(outgoing.status, headers as http.OutgoingHttpHeaders);
+      if (head) res.end();
+      return pipeBody(body, res, head, stop).then(() => {
+        // Ended early because the server is shutting down: the connection closes after it.
+        if (stop?.aborted !== true || res.destroyed) return;
+        if (res.writableFinished) res.socket?.end();
+        else res.once('finish', () => res.socket?.end());
+      });
+    }
+    if (body !== null) headers['content-length'] = String(bodyLength(body));
     res.writeHead(outgoing.status, headers as http.OutgoingHttpHeaders);
     if (body === null || head) res.end();
     else res.end(body);
+    return undefined;
   },
   fail(res) {
     if (res.headersSent) {

@@ -6,7 +6,8 @@
 
 import http2 from 'node:http2';
 import type { Outgoing } from '../app/response.ts';
-import { bodyLength, ignore, type ProtocolAdapter } from './adapter.ts';
+import { disposeBody, isBodyStream } from '../app/response.ts';
+import { bodyLength, ignore, pipeBody, type ProtocolAdapter } from './adapter.ts';
 
 export type Http2StreamListener = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void;
 
@@ -53,14 +54,21 @@ export function createHttp2Engine(
 
 export const http2Adapter: ProtocolAdapter<http2.ServerHttp2Stream> = {
   name: 'h2',
-  send(stream, outgoing: Outgoing, head, abandonBody) {
-    if (stream.destroyed || stream.headersSent) return;
+  send(stream, outgoing: Outgoing, head, abandonBody, _draining, stop) {
+    if (stream.destroyed || stream.headersSent) {
+      disposeBody(outgoing.body);
+      return;
+    }
     const headers = outgoing.headers as Record<string, string | number | readonly string[]>;
     // The only connection-specific header a handler can set (the others never get this far,
     // see response.ts); forbidden in HTTP/2 (RFC 9113 §8.2.2).
     if (headers['connection'] !== undefined) delete headers['connection'];
     headers[':status'] = outgoing.status;
     const body = outgoing.body;
+    if (isBodyStream(body)) {
+      stream.respond(headers as http2.OutgoingHttpHeaders, { endStream: head });
+      return pipeBody(body, stream, head, stop);
+    }
     if (body !== null) headers['content-length'] = bodyLength(body);
     if (body === null || head) {
       stream.respond(headers as http2.OutgoingHttpHeaders, { endStream: true });
@@ -71,11 +79,14 @@ export const http2Adapter: ProtocolAdapter<http2.ServerHttp2Stream> = {
     // RFC 9113 §8.1: after a complete response, a server may stop a request body it will not read
     // with RST_STREAM(NO_ERROR).
     if (abandonBody && !stream.readableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+    return undefined;
   },
   fail(stream) {
     if (stream.destroyed) return;
     if (stream.headersSent) {
-      stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      // RST_STREAM(INTERNAL_ERROR) alone: `close()` would end the writable side first, and the
+      // client would take the cut body for a complete one (END_STREAM arrives before the reset).
+      stream.destroy(new Error('the response was cut'));
       return;
     }
     stream.respond({ ':status': 500, 'content-type': 'text/plain; charset=utf-8' });

@@ -17,14 +17,15 @@ import type http from 'node:http';
 import type http2 from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { AppTable, Route } from '../app/app.ts';
+import type { OnErrorHook, RequestInfo, ResponseDraft } from '../app/hooks.ts';
 import { errorResponse, faultResponse, httpFault, invoke, type Execution } from '../app/dispatch.ts';
-import { bodyTooLarge, readBody, Request, type IncomingHeaders, type IsolateInfo } from '../app/request.ts';
-import { NO_RESPONSE, Response, type Outgoing } from '../app/response.ts';
-import { isHttpError } from '../core/errors.ts';
+import { bodyTooLarge, readBody, Request, type Closable, type IncomingHeaders, type IsolateInfo } from '../app/request.ts';
+import { checkDraft, disposeBody, isBodyStream, isReply, NO_RESPONSE, Response, toOutgoing, type Outgoing } from '../app/response.ts';
+import { ErrorCode, isHttpError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { err } from '../core/result.ts';
 import type { PoolClient } from '../executor/pool-client.ts';
-import type { ProtocolAdapter } from '../protocol/adapter.ts';
+import { BodyStreamError, type ProtocolAdapter } from '../protocol/adapter.ts';
 import { http1Adapter } from '../protocol/http1.ts';
 import { http2Adapter } from '../protocol/http2.ts';
 import { normalizePath } from '../router/normalize.ts';
@@ -36,6 +37,8 @@ export interface ExchangeContext {
   readonly log: Logger;
   /** Put handler errors' messages and stacks in 500 responses (development only). */
   readonly exposeErrors: boolean;
+  /** The app's onError hooks. */
+  readonly onError: readonly OnErrorHook[];
   /** Protocol limits checked here: URL length and header count. */
   readonly maxUrlLength: number;
   readonly maxHeaderCount: number;
@@ -59,30 +62,108 @@ export interface ExchangeContext {
 
 const EMPTY_BODY = new Uint8Array(0);
 
+/** What hooks see of a request: built only when the app has hooks. */
+function requestInfo(method: string, path: string, rawQuery: string, headers: IncomingHeaders): RequestInfo {
+  return {
+    method,
+    path,
+    rawQuery,
+    header(name) {
+      const value = headers[name.toLowerCase()];
+      return value === undefined || typeof value === 'string' ? value : value.join(', ');
+    },
+  };
+}
+
 export function createExchange(ctx: ExchangeContext): {
+  endStreams: () => void;
   onHttp1Request: (req: http.IncomingMessage, res: http.ServerResponse) => void;
   onHttp2Stream: (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void;
 } {
-  function finish<N>(adapter: ProtocolAdapter<N>, native: N, outgoing: Outgoing, head: boolean, body: Readable): void {
-    ctx.inFlight--;
+  const { onRequest, onResponse } = ctx.table.hooks;
+  const hasHooks = onRequest.length > 0 || onResponse.length > 0;
+
+  /**
+   * Event streams being written, ended cleanly when the server shuts down: an event stream has
+   * no natural end, and its client reconnects. Other streamed bodies (a download) are not ended
+   * early, which would pass a truncated body off as whole: they get the grace period, like any
+   * request in flight, and are cut after it.
+   */
+  const streaming = new Set<AbortController>();
+
+  /**
+   * Writes the answer; a protocol that refuses it gets a bare 500 instead, never silence. The
+   * request stops counting as in flight once its response is written: at once for a whole body,
+   * when the last chunk is taken (or the client leaves) for a streamed one.
+   */
+  function send<N>(adapter: ProtocolAdapter<N>, native: N, outgoing: Outgoing, head: boolean, body: Readable): void {
     // A body left unread after a 413, or paused mid-way by the body limit, is not drained:
     // the connection (HTTP/1.1) or the stream's request side (HTTP/2) is closed instead.
     const abandon = outgoing.status === 413 || (!body.readableEnded && body.isPaused());
-    try {
-      adapter.send(native, outgoing, head, abandon, ctx.draining);
-    } catch (thrown) {
-      // The protocol refused what passed our checks: never leave the client waiting.
-      ctx.log.error(`✗ response could not be sent over ${adapter.name}: ${(thrown as Error).message}`);
+    const failed = (thrown: unknown): void => {
+      if (thrown instanceof BodyStreamError) ctx.log.error(`✗ ${ErrorCode.HANDLER}: ${thrown.message}`);
+      else ctx.log.error(`✗ response could not be sent over ${adapter.name}: ${(thrown as Error).message}`);
       try {
         adapter.fail(native);
       } catch {
         // The client is gone.
       }
+    };
+    const stop = isEventStream(outgoing) ? new AbortController() : null;
+    if (stop !== null && ctx.draining) stop.abort();
+    let sending: void | Promise<void> = undefined;
+    try {
+      sending = adapter.send(native, outgoing, head, abandon, ctx.draining, stop?.signal);
+    } catch (thrown) {
+      disposeBody(outgoing.body);
+      failed(thrown);
     }
+    if (sending === undefined) {
+      ctx.inFlight--;
+      return;
+    }
+    if (stop !== null) streaming.add(stop);
+    sending.catch(failed).finally(() => {
+      if (stop !== null) streaming.delete(stop);
+      ctx.inFlight--;
+    });
   }
 
-  function settle<N>(adapter: ProtocolAdapter<N>, native: N, result: Execution, head: boolean, body: Readable): void {
-    finish(adapter, native, result.ok ? result.value : faultResponse(result.error), head, body);
+  /** Every answer ends here: onResponse hooks (when the app has them), then the wire. */
+  function finish<N>(adapter: ProtocolAdapter<N>, native: N, outgoing: Outgoing, head: boolean, body: Readable, info: RequestInfo | null): void {
+    if (info === null || onResponse.length === 0) {
+      send(adapter, native, outgoing, head, body);
+      return;
+    }
+    void (async () => {
+      const draft = outgoing as ResponseDraft;
+      try {
+        for (const hook of onResponse) await hook(info, draft);
+      } catch (thrown) {
+        ctx.log.error(`✗ an onResponse hook failed for ${info.method} ${info.path}: ${(thrown as Error).stack ?? String(thrown)}`);
+        disposeBody(draft.body);
+        send(adapter, native, errorResponse(500, 'Internal Server Error'), head, body);
+        return;
+      }
+      // What the hooks left must be as sendable as what a handler returns.
+      const checked = checkDraft(draft);
+      if (!checked.ok) {
+        ctx.log.error(`✗ an onResponse hook left a response that cannot be sent for ${info.method} ${info.path}: ${checked.error.message}`);
+        disposeBody(draft.body);
+        send(adapter, native, errorResponse(500, 'Internal Server Error'), head, body);
+        return;
+      }
+      send(adapter, native, checked.value, head, body);
+    })();
+  }
+
+  /** Ends every event stream cleanly (see `pipeBody`); the server is shutting down. */
+  function endStreams(): void {
+    for (const stop of streaming) stop.abort();
+  }
+
+  function settle<N>(adapter: ProtocolAdapter<N>, native: N, result: Execution, head: boolean, body: Readable, info: RequestInfo | null): void {
+    finish(adapter, native, result.ok ? result.value : faultResponse(result.error), head, body, info);
   }
 
   function handle<N>(
@@ -98,22 +179,66 @@ export function createExchange(ctx: ExchangeContext): {
     ctx.inFlight++;
     ctx.received++;
     const head = method === 'HEAD';
+    const q = target.indexOf('?');
+    const rawQuery = q === -1 ? '' : target.slice(q + 1);
+    const rawPath = q === -1 ? target : target.slice(0, q);
+    const path = normalizePath(rawPath);
+    const info = hasHooks ? requestInfo(method, path ?? rawPath, rawQuery, headers) : null;
     if (target.length > ctx.maxUrlLength) {
-      finish(adapter, native, errorResponse(414, `URI Too Long: the limit is ${ctx.maxUrlLength} bytes`), head, body);
+      finish(adapter, native, errorResponse(414, `URI Too Long: the limit is ${ctx.maxUrlLength} bytes`), head, body, info);
       return;
     }
     if (headerCount > ctx.maxHeaderCount) {
-      finish(adapter, native, errorResponse(431, `Request Header Fields Too Large: the limit is ${ctx.maxHeaderCount} headers`), head, body);
+      finish(adapter, native, errorResponse(431, `Request Header Fields Too Large: the limit is ${ctx.maxHeaderCount} headers`), head, body, info);
       return;
     }
-    const q = target.indexOf('?');
-    const path = normalizePath(q === -1 ? target : target.slice(0, q));
     if (path === null) {
-      finish(adapter, native, errorResponse(400, 'Bad Request: the path has an encoded separator or climbs above the root'), head, body);
+      finish(adapter, native, errorResponse(400, 'Bad Request: the path has an encoded separator or climbs above the root'), head, body, info);
       return;
     }
-    const match = ctx.table.router.find(method, path);
+    if (info === null || onRequest.length === 0) {
+      dispatch(adapter, native, method, path, rawQuery, headers, hasPseudoHeaders, body, head, info);
+      return;
+    }
+    void (async () => {
+      for (const hook of onRequest) {
+        let answer: unknown;
+        try {
+          answer = await hook(info);
+        } catch (thrown) {
+          ctx.log.error(`✗ an onRequest hook failed for ${method} ${path}: ${(thrown as Error).stack ?? String(thrown)}`);
+          finish(adapter, native, errorResponse(500, 'Internal Server Error'), head, body, info);
+          return;
+        }
+        if (answer === undefined || answer === null || typeof answer === 'boolean') continue;
+        const outgoing = isReply(answer) ? toOutgoing(answer, NO_RESPONSE) : null;
+        if (outgoing === null || !outgoing.ok) {
+          ctx.log.error(
+            `✗ an onRequest hook for ${method} ${path} ${outgoing === null ? 'returned something other than reply(...) or nothing' : `answered what cannot be sent: ${outgoing.error.message}`}`,
+          );
+          disposeBody(isReply(answer) ? answer.body : undefined);
+        }
+        finish(adapter, native, outgoing?.ok === true ? outgoing.value : errorResponse(500, 'Internal Server Error'), head, body, info);
+        return;
+      }
+      dispatch(adapter, native, method, path, rawQuery, headers, hasPseudoHeaders, body, head, info);
+    })();
+  }
 
+  /** Routes the request and runs its handler, inline or on the pool. */
+  function dispatch<N>(
+    adapter: ProtocolAdapter<N>,
+    native: N,
+    method: string,
+    path: string,
+    rawQuery: string,
+    headers: IncomingHeaders,
+    hasPseudoHeaders: boolean,
+    body: Readable,
+    head: boolean,
+    info: RequestInfo | null,
+  ): void {
+    const match = ctx.table.router.find(method, path);
     if (match.kind !== 'found') {
       const outgoing =
         match.kind === 'not-found'
@@ -123,56 +248,58 @@ export function createExchange(ctx: ExchangeContext): {
             : method === 'OPTIONS'
               ? { status: 204, headers: { allow: match.allow }, body: null }
               : errorResponse(405, 'Method Not Allowed', { headers: { allow: match.allow } });
-      finish(adapter, native, outgoing, head, body);
+      finish(adapter, native, outgoing, head, body, info);
       return;
     }
 
     const declared = headers['content-length'];
     if (declared !== undefined && Number(declared) > ctx.bodyLimit) {
-      finish(adapter, native, faultResponse(httpFault(bodyTooLarge(ctx.bodyLimit))), head, body);
+      finish(adapter, native, faultResponse(httpFault(bodyTooLarge(ctx.bodyLimit))), head, body, info);
       return;
     }
 
     const route: Route = match.value;
-    const rawQuery = q === -1 ? '' : target.slice(q + 1);
     const timeout = route.timeout ?? ctx.handlerTimeout;
     const pool = ctx.pool;
     if (pool !== null && route.pool !== false && (route.pool === true || saturated())) {
       if (route.pool !== true && !pool.hasIdleSlot()) {
-        finish(adapter, native, faultResponse({ kind: 'overloaded' }), head, body);
+        finish(adapter, native, faultResponse({ kind: 'overloaded' }), head, body, info);
         return;
       }
       const submit = (bytes: Uint8Array): void => {
         void pool
           .submit({ taskId: 0, routeId: route.id, method, path, rawQuery, params: match.params, headers, body: bytes }, timeout)
-          .then((result) => settle(adapter, native, result, head, body));
+          .then((result) => settle(adapter, native, result, head, body, info));
       };
       if (hasNoBody(headers, hasPseudoHeaders, body)) {
         submit(EMPTY_BODY);
       } else {
         readBody(body, ctx.bodyLimit).then(submit, (thrown: unknown) =>
-          settle(adapter, native, err(isHttpError(thrown) ? httpFault(thrown) : { kind: 'unavailable' }), head, body),
+          settle(adapter, native, err(isHttpError(thrown) ? httpFault(thrown) : { kind: 'unavailable' }), head, body, info),
         );
       }
       return;
     }
 
-    const req = new Request(method, path, rawQuery, match.params, headers, hasPseudoHeaders, body, ctx.bodyLimit, ctx.isolate);
+    const req = new Request(method, path, rawQuery, match.params, headers, hasPseudoHeaders, body, ctx.bodyLimit, ctx.isolate, native as Closable);
     const result = invoke(route, req, route.wantsResponse ? new Response() : NO_RESPONSE, ctx);
     if (!(result instanceof Promise)) {
-      settle(adapter, native, result, head, body);
+      settle(adapter, native, result, head, body, info);
     } else if (timeout === 0) {
-      void result.then((settled) => settle(adapter, native, settled, head, body));
+      void result.then((settled) => settle(adapter, native, settled, head, body, info));
     } else {
       let timedOut = false;
       const timer = setTimeout(() => {
         timedOut = true;
-        settle(adapter, native, err({ kind: 'timeout', timeoutMs: timeout }), head, body);
+        settle(adapter, native, err({ kind: 'timeout', timeoutMs: timeout }), head, body, info);
       }, timeout);
       void result.then((settled) => {
-        if (timedOut) return;
+        if (timedOut) {
+          if (settled.ok) disposeBody(settled.value.body); // too late: the client got its 504
+          return;
+        }
         clearTimeout(timer);
-        settle(adapter, native, settled, head, body);
+        settle(adapter, native, settled, head, body, info);
       });
     }
   }
@@ -182,14 +309,15 @@ export function createExchange(ctx: ExchangeContext): {
   }
 
   return {
+    endStreams,
     onHttp1Request(req, res) {
       const target = requestTarget(req.url ?? '/');
       // llhttp checks names and values; what it lets through that RFC 9112 does not: HTTP/0.9,
       // a broken absolute-form target, and a Host that is not a host.
       if (target === null || req.httpVersionMajor < 1 || !validHost(req.headers.host)) {
         ctx.inFlight++;
-    ctx.received++;
-        finish(http1Adapter, res, errorResponse(400, 'Bad Request: malformed request line or Host'), false, req);
+        ctx.received++;
+        finish(http1Adapter, res, errorResponse(400, 'Bad Request: malformed request line or Host'), false, req, null);
         return;
       }
       handle(http1Adapter, res, req.method ?? 'GET', target, req.headers, req.rawHeaders.length >> 1, false, req);
@@ -207,6 +335,11 @@ export function createExchange(ctx: ExchangeContext): {
       );
     },
   };
+}
+
+function isEventStream(outgoing: Outgoing): boolean {
+  const type = outgoing.headers['content-type'];
+  return isBodyStream(outgoing.body) && typeof type === 'string' && /^text\/event-stream\b/i.test(type);
 }
 
 /** Whether the request certainly has no body, so none needs reading before it goes to the pool. */

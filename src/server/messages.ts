@@ -65,4 +65,6 @@ export type FromWorker =
    * Shutdown finished: `forced` connections had to be cut at the end of the grace period,
    * `received` requests came in since the worker started, `unanswered` of them had no response.
    */
-  | { readonly type: 'drained'; readonly forced: number; readonly received: number; readonly unanswered: number };
+  | { readonly type: 'drained'; readonly forced: number; readonly received: number; readonly unanswered: number }
+  /** A pooled isolate ran the app's onShutdown hooks and may be stopped. */
+  | { readonly type: 'stopped' };

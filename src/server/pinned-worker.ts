@@ -8,6 +8,7 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type http2 from 'node:http2';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
+import type { IsolateInfo } from '../app/request.ts';
 import { createLogger } from '../core/log.ts';
 import { createHttp1Engine } from '../protocol/http1.ts';
 import { createHttp2Engine } from '../protocol/http2.ts';
@@ -15,7 +16,7 @@ import { createTlsFront, sniffCleartext, type Engines } from '../protocol/connec
 import { PoolClient } from '../executor/pool-client.ts';
 import { createExchange, type ExchangeContext } from './exchange.ts';
 import { listen } from './listen.ts';
-import { loadAndReport } from './load-app.ts';
+import { loadAndReport, runShutdownHooks } from './load-app.ts';
 import type { FromWorker, PinnedWorkerData, ToWorker } from './messages.ts';
 
 /** How long a connection that has sent nothing may stay open once shutdown has begun, in ms. */
@@ -32,7 +33,8 @@ function send(message: FromWorker): void {
   port!.postMessage(message);
 }
 
-const table = await loadAndReport(data.appUrl);
+const isolate: IsolateInfo = { kind: 'pinned', index: data.index, threadId };
+const table = await loadAndReport(data.appUrl, isolate);
 if (table !== null) startServing(table);
 
 function startServing(table: ExchangeContext['table']): void {
@@ -40,9 +42,10 @@ function startServing(table: ExchangeContext['table']): void {
   const ctx: ExchangeContext = {
     table,
     bodyLimit: data.bodyLimit,
-    isolate: { kind: 'pinned', index: data.index, threadId },
+    isolate,
     log,
     exposeErrors: data.exposeErrors,
+    onError: table.hooks.onError,
     maxUrlLength: data.limits.maxUrlLength,
     maxHeaderCount: data.limits.maxHeaderCount,
     handlerTimeout: data.handlerTimeout,
@@ -133,8 +136,8 @@ function startServing(table: ExchangeContext['table']): void {
 
   /**
    * Graceful shutdown: stop accepting, GOAWAY every HTTP/2 session (open streams finish), close
-   * idle HTTP/1.1 connections (busy ones close after their response), then wait for the last
-   * connection to go, at most `graceMs`, and cut what is left.
+   * idle HTTP/1.1 connections (busy ones close after their response), end event streams,
+   * then wait for the last connection to go, at most `graceMs`, and cut what is left.
    */
   async function drain(graceMs: number): Promise<void> {
     ctx.draining = true;
@@ -144,6 +147,9 @@ function startServing(table: ExchangeContext['table']): void {
     for (const socket of sniffing) socket.setTimeout(Math.min(SILENT_WHILE_DRAINING_MS, graceMs), () => socket.destroy());
     for (const session of sessions) session.close();
     engines.h1.closeIdleConnections();
+    // Event streams may never end by themselves: they end cleanly now, and an EventSource
+    // reconnects (to another server, or to this one once it is back).
+    exchange.endStreams();
 
     if (connections.size > 0) {
       await new Promise<void>((resolve) => {
@@ -159,6 +165,7 @@ function startServing(table: ExchangeContext['table']): void {
     for (const socket of connections) socket.destroy();
     engines.h1.close(() => {});
     engines.h2.close(() => {});
+    await runShutdownHooks(table, isolate, log.error);
     // The supervisor terminates this thread on `drained`.
     send({ type: 'drained', forced, received: ctx.received, unanswered: ctx.inFlight });
   }

@@ -24,10 +24,13 @@ import { createDoorbells } from '../executor/doorbell.ts';
 import { createPoolState, PoolState } from '../executor/pool-state.ts';
 import type { ToPooled } from '../executor/pooled-isolate.ts';
 import { createRingPair, slotsPerIsolate, type PoolLinkData, type PooledIsolateData, type RingPair } from '../executor/topology.ts';
+import type { FromWorker } from './messages.ts';
 import { RestartBackoff, routeMismatch, sameRoutes, waitFor, type StartError } from './worker-lifecycle.ts';
 
 const POOLED_URL = new URL(`../executor/pooled-isolate${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
+/** How long a pooled isolate's onShutdown hooks may take, in ms. */
+const SHUTDOWN_HOOKS_MS = 5_000;
 /** How often the watchdog looks for isolates stuck past their handler's timeout, in ms. */
 const WATCHDOG_INTERVAL_MS = 100;
 /** How far past its timeout a synchronous handler may run before its isolate is replaced, in ms. */
@@ -161,13 +164,36 @@ export class PoolSupervisor {
     }
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stops every isolate. `graceful`: each runs the app's onShutdown hooks first (at most
+   * `SHUTDOWN_HOOKS_MS`); otherwise (a failed start) they are terminated at once.
+   */
+  async close(graceful = false): Promise<void> {
     this.#closed = true;
     if (this.#watchdog !== null) clearInterval(this.#watchdog);
     await Promise.all(
       this.#slots.map(async (slot) => {
         if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
-        await slot.worker?.terminate();
+        const worker = slot.worker;
+        if (worker === null) return;
+        if (graceful && slot.ready) {
+          await new Promise<void>((resolve) => {
+            const done = (): void => {
+              clearTimeout(timer);
+              worker.off('message', onMessage);
+              worker.off('exit', done);
+              resolve();
+            };
+            const onMessage = (message: FromWorker): void => {
+              if (message.type === 'stopped') done();
+            };
+            const timer = setTimeout(done, SHUTDOWN_HOOKS_MS);
+            worker.on('message', onMessage);
+            worker.once('exit', done);
+            worker.postMessage({ type: 'stop' } satisfies ToPooled);
+          });
+        }
+        await worker.terminate();
       }),
     );
   }

@@ -8,6 +8,7 @@ import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createSecureContext } from 'node:tls';
 import { routeLabel } from '../app/app.ts';
+import { swaggerUiDir } from '../app/built-in.ts';
 import { resolveOptions, type ResolvedOptions, type ServeOptions } from '../config/options.ts';
 import { ErrorCode, FasterApiError } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/log.ts';
@@ -102,6 +103,7 @@ function checkTls(tls: { readonly cert: string; readonly key: string }): void {
 
 function printBanner(log: Logger, supervisor: Supervisor, opts: ResolvedOptions, mode: ListenMode, url: string): void {
   for (const route of supervisor.routes) {
+    if (route.builtIn !== null) continue;
     log.info(`✓ Registered handler: ${routeLabel(route)} (ID: ${route.id})${route.pool ? ' [pool]' : ''}`);
   }
   const protocols = opts.tls === null ? 'h2c + HTTP/1.1' : 'TLS: h2 + HTTP/1.1 via ALPN';
@@ -122,6 +124,13 @@ function printBanner(log: Logger, supervisor: Supervisor, opts: ResolvedOptions,
     log.warn('Routes marked { pool: true } run inline: there is no pool (start with --pooled N to have one)');
   }
   log.info(`Ready: ${url}`);
+  const base = url.replace(/\/$/, '');
+  const openapi = supervisor.routes.find((route) => route.builtIn === 'openapi');
+  const docs = supervisor.routes.find((route) => route.builtIn === 'docs');
+  if (docs !== undefined) {
+    log.info(`Docs: ${base}${docs.path}${swaggerUiDir() === null ? ' (answers 501 until swagger-ui-dist is installed)' : ''}`);
+  }
+  if (openapi !== undefined) log.info(`OpenAPI: ${base}${openapi.path}`);
 }
 
 /** SIGINT/SIGTERM: graceful close, then exit 0. A second signal exits at once. */

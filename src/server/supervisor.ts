@@ -224,7 +224,7 @@ export class Supervisor {
         clearTimeout(backstop);
       }),
     );
-    await this.#pool?.close();
+    await this.#pool?.close(true);
     this.#log.info(
       `Drained: ${totals.received} request(s) received by the serving workers since they started, ${totals.unanswered} unanswered, ${totals.forced} connection(s) cut`,
     );

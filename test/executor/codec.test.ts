@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { IncomingHeaders } from '../../src/app/request.ts';
-import type { Outgoing } from '../../src/app/response.ts';
+import type { BufferedOutgoing } from '../../src/app/response.ts';
 import { ErrorCode } from '../../src/core/errors.ts';
 import {
   decodeBodyChunk,
@@ -183,7 +183,7 @@ function sendRequests(link: Link, requests: readonly PoolRequest[]): void {
   finishStreams(link, streams);
 }
 
-function sendResponses(link: Link, responses: ReadonlyArray<{ taskId: number; outgoing: Outgoing }>): void {
+function sendResponses(link: Link, responses: ReadonlyArray<{ taskId: number; outgoing: BufferedOutgoing }>): void {
   const streams: Stream[] = [];
   for (const { taskId, outgoing } of responses) {
     const result = link.send(
@@ -265,7 +265,7 @@ function expectedRequest(request: PoolRequest): Omit<DecodedRequest, 'received' 
   };
 }
 
-function bodyBytes(body: Outgoing['body']): Buffer | null {
+function bodyBytes(body: BufferedOutgoing['body']): Buffer | null {
   if (body === null) return null;
   return typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body);
 }
@@ -277,7 +277,7 @@ function expectedFault(fault: PooledFault): PooledFault {
   return {
     kind: 'http',
     status: fault.status,
-    detail: viaUtf8(fault.detail),
+    detail: typeof fault.detail === 'string' ? viaUtf8(fault.detail) : fault.detail,
     code: fault.code,
     // No header entries at all is sent as a headerCount of 0, which decodes as `undefined`.
     headers: headers === undefined || Object.keys(headers).length === 0 ? undefined : headers,
@@ -312,7 +312,7 @@ function checkRequests(link: Link, requests: readonly PoolRequest[]): void {
   }
 }
 
-function checkResponses(link: Link, responses: ReadonlyArray<{ taskId: number; outgoing: Outgoing }>): void {
+function checkResponses(link: Link, responses: ReadonlyArray<{ taskId: number; outgoing: BufferedOutgoing }>): void {
   assert.equal(link.receiver.responses.size, responses.length);
   for (const { taskId, outgoing } of responses) {
     const assembly = link.receiver.responses.get(taskId);
@@ -426,7 +426,7 @@ const requestScenario = fc.tuple(capacity, batch, fc.integer({ min: 1, max: 5 })
   ),
 );
 
-function outgoing(maxPayload: number): fc.Arbitrary<Outgoing> {
+function outgoing(maxPayload: number): fc.Arbitrary<BufferedOutgoing> {
   return fc.record({
     status: fc.integer({ min: 100, max: 599 }),
     headers: responseHeaders,
@@ -510,7 +510,7 @@ describe('codec round trips through a ring (properties)', () => {
       fc.property(scenario, ({ batch: drainBatch, messages }) => {
         const link = new Link(4096, drainBatch);
         fc.pre(
-          messages.every(({ fault: f }) => f?.kind !== 'http' || 16 + faultTextSize(f.headers ?? {}, f.detail) <= link.producer.maxPayload),
+          messages.every(({ fault: f }) => f?.kind !== 'http' || 16 + faultTextSize(f.headers ?? {}, typeof f.detail === 'string' ? f.detail : JSON.stringify(f.detail)) <= link.producer.maxPayload),
         );
         for (const { taskId, fault: f } of messages) {
           if (f === null)
@@ -559,7 +559,7 @@ function roundTripRequest(request: PoolRequest, cap = 4096): DecodedRequest {
   return assembly.head;
 }
 
-function roundTripResponse(outgoing: Outgoing, cap = 4096): DecodedResponse {
+function roundTripResponse(outgoing: BufferedOutgoing, cap = 4096): DecodedResponse {
   const link = new Link(cap);
   sendResponses(link, [{ taskId: 9, outgoing }]);
   checkResponses(link, [{ taskId: 9, outgoing }]);
@@ -744,7 +744,7 @@ describe('responses', () => {
   test('encodeResponse returns NO_ROOM on a full ring and succeeds once it is drained', () => {
     const link = new Link(4096);
     while (link.producer.push(new Uint8Array(100)));
-    const outgoing: Outgoing = { status: 200, headers: { 'content-type': 'text/plain' }, body: 'hi' };
+    const outgoing: BufferedOutgoing = { status: 200, headers: { 'content-type': 'text/plain' }, body: 'hi' };
     assert.equal(encodeResponse(link.producer, 5, outgoing), NO_ROOM);
     link.consumer.drain(() => {});
     assert.equal(typeof encodeResponse(link.producer, 5, outgoing), 'object');
@@ -791,6 +791,14 @@ describe('faults and cancels', () => {
     link.flush();
     assert.deepEqual(link.receiver.faults.get(1), withDebug);
     assert.deepEqual(link.receiver.faults.get(2), { kind: 'internal', code: ErrorCode.HANDLER, errorId: 'id-2' });
+  });
+
+  test('an http fault whose detail is a validation list round-trips', () => {
+    const link = new Link(4096);
+    const detail = [{ loc: ['body', 'price'], msg: 'expected number', type: 'value_error' as const }];
+    assert.equal(encodeFault(link.producer, 1, { kind: 'http', status: 422, detail, code: ErrorCode.VALIDATION, headers: undefined }), 0);
+    link.flush();
+    assert.deepEqual(link.receiver.faults.get(1), { kind: 'http', status: 422, detail, code: ErrorCode.VALIDATION, headers: undefined });
   });
 
   test('an overloaded fault carries nothing but its kind', () => {

@@ -1,0 +1,113 @@
+/**
+ * Route schemas through the Standard Schema interface (https://standardschema.dev), so any
+ * library that implements it works — zod 4 (the documented default), valibot, arktype — without
+ * FasterAPI depending on one. The types below are the interface's own shape, written out here as
+ * the spec intends.
+ *
+ * A schema's JSON Schema, for OpenAPI, comes from the Standard JSON Schema extension
+ * (`~standard.jsonSchema`, which zod 4 and arktype implement) or from `App`'s `toJsonSchema`
+ * option (for valibot: `toJsonSchema` from @valibot/to-json-schema).
+ */
+
+/** The Standard Schema interface, version 1. */
+export interface StandardSchemaV1<Input = unknown, Output = Input> {
+  readonly '~standard': StandardSchemaV1.Props<Input, Output>;
+}
+
+export declare namespace StandardSchemaV1 {
+  interface Props<Input = unknown, Output = Input> {
+    readonly version: 1;
+    readonly vendor: string;
+    readonly validate: (value: unknown) => Result<Output> | Promise<Result<Output>>;
+    readonly types?: Types<Input, Output> | undefined;
+    /** The Standard JSON Schema extension, where the library implements it. */
+    readonly jsonSchema?: {
+      readonly input: (options: { readonly target: string }) => Record<string, unknown>;
+      readonly output: (options: { readonly target: string }) => Record<string, unknown>;
+    };
+  }
+  type Result<Output> = SuccessResult<Output> | FailureResult;
+  interface SuccessResult<Output> {
+    readonly value: Output;
+    readonly issues?: undefined;
+  }
+  interface FailureResult {
+    readonly issues: ReadonlyArray<Issue>;
+  }
+  interface Issue {
+    readonly message: string;
+    readonly path?: ReadonlyArray<PropertyKey | PathSegment> | undefined;
+  }
+  interface PathSegment {
+    readonly key: PropertyKey;
+  }
+  interface Types<Input = unknown, Output = Input> {
+    readonly input: Input;
+    readonly output: Output;
+  }
+}
+
+/** What a validated value becomes: the schema's output type. */
+export type InferOutput<S> = S extends StandardSchemaV1<unknown, infer Output> ? Output : never;
+/** What a schema accepts: its input type. */
+export type InferInput<S> = S extends StandardSchemaV1<infer Input, unknown> ? Input : never;
+
+/** The parts of a request a route can declare schemas for, and its response. */
+export interface RouteSchema {
+  /** Path params (strings: use coercing schemas, e.g. `z.coerce.number()`). */
+  readonly params?: StandardSchemaV1;
+  /** Query params (strings, or arrays of strings for repeated keys). */
+  readonly query?: StandardSchemaV1;
+  /** Request headers, with lowercase names. */
+  readonly headers?: StandardSchemaV1;
+  /** The body, parsed as JSON. */
+  readonly body?: StandardSchemaV1;
+  /** The successful response, validated before it is sent and documented in OpenAPI. */
+  readonly response?: StandardSchemaV1;
+}
+
+/** One problem with a request, in FastAPI's shape: where, what, and which kind of problem. */
+export interface ValidationIssue {
+  /** Where: `['body', 'items', 0, 'price']`, `['query', 'page']`, `['path', 'id']`. */
+  readonly loc: ReadonlyArray<string | number>;
+  readonly msg: string;
+  readonly type: 'value_error' | 'json_invalid';
+}
+
+const LOCATION = { params: 'path', query: 'query', headers: 'header', body: 'body' } as const;
+
+/** A part that passed its schema (with the schema's output), or the problems found in it. */
+export type Checked = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly issues: ValidationIssue[] };
+
+/**
+ * Validates `value` against `schema`: the validated value, or the issues found at `part`.
+ * Synchronous when the library answers synchronously (zod, valibot and arktype do, for schemas
+ * without async checks), so a validated route costs no promise.
+ */
+export function validatePart(schema: StandardSchemaV1, value: unknown, part: keyof typeof LOCATION): Checked | Promise<Checked> {
+  const result = schema['~standard'].validate(value);
+  return result instanceof Promise ? result.then((settled) => checked(settled, part)) : checked(result, part);
+}
+
+function checked(result: StandardSchemaV1.Result<unknown>, part: keyof typeof LOCATION): Checked {
+  if (result.issues === undefined) return { ok: true, value: result.value };
+  return {
+    ok: false,
+    issues: result.issues.map((issue) => ({
+      loc: [LOCATION[part], ...(issue.path ?? []).map(pathKey)],
+      msg: issue.message,
+      type: 'value_error' as const,
+    })),
+  };
+}
+
+function pathKey(segment: PropertyKey | StandardSchemaV1.PathSegment): string | number {
+  const key = typeof segment === 'object' ? segment.key : segment;
+  return typeof key === 'number' ? key : String(key);
+}
+
+export function isStandardSchema(value: unknown): value is StandardSchemaV1 {
+  if (typeof value !== 'object' && typeof value !== 'function') return false;
+  const props = (value as { '~standard'?: { validate?: unknown } } | null)?.['~standard'];
+  return typeof props === 'object' && props !== null && typeof props.validate === 'function';
+}
