@@ -3,8 +3,9 @@
  *
  *   npm run bench                 full run (about 15–20 minutes on 2 cores)
  *   npm run bench -- --quick      1 s runs without warm-up, main scenarios, fewer contenders
- *                                 (under 3 minutes; the offload scenario is `npm run bench:ring`)
- *   npm run bench -- --only cpu,isolation
+ *                                 (under 3 minutes; the offload and validation measurements are
+ *                                 `npm run bench:ring` and `npm run bench:validation`)
+ *   npm run bench -- --only cpu,isolation,validation
  *
  * Each scenario starts each of its contenders as a fresh process on 127.0.0.1 (with as many
  * workers as there are cores where the contender can use workers), then measures them in
@@ -91,9 +92,10 @@ async function stopAll(running: Map<string, Running | Error>): Promise<void> {
   for (const proc of running.values()) if (!(proc instanceof Error)) await proc.stop();
 }
 
-function runOffload(): Promise<string> {
+/** Runs one of the single-process benchmarks (offload.ts, validation.ts) and returns its Markdown. */
+function runScript(name: string): Promise<string> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [fileURLToPath(new URL('./offload.ts', import.meta.url)), ...(quick ? ['--quick'] : [])], {
+    const child = spawn(process.execPath, [fileURLToPath(new URL(`./${name}`, import.meta.url)), ...(quick ? ['--quick'] : [])], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';
@@ -168,12 +170,16 @@ async function main(): Promise<void> {
     );
   }
 
-  let offload: string | null = null;
-  // Quick runs leave the offload measurement to `npm run bench:ring`.
+  // Quick runs leave these to `npm run bench:ring` and `npm run bench:validation`.
   if (only !== null ? only.has('offload') : !quick) {
     log('\nOffload cost (bench/offload.ts)');
-    offload = await runOffload();
+    const offload = await runScript('offload.ts');
     sections.push(`### Offload cost: the same trivial handler inline and pooled\n\n${offload.replace(/^## /gm, '#### ')}`);
+  }
+  if (only !== null ? only.has('validation') : !quick) {
+    log('\nValidation cost (bench/validation.ts)');
+    const validation = await runScript('validation.ts');
+    sections.push(`### Validation cost: the same POST with and without a body schema\n\n${validation.replace(/^## /gm, '#### ')}`);
   }
 
   let isolationSvg: string | null = null;

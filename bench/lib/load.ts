@@ -55,6 +55,10 @@ export interface H2loadOptions {
   readonly rps?: number;
   /** Speak HTTP/1.1 instead of h2c. */
   readonly h1?: boolean;
+  /** POST this file's contents as each request's body (h2load -d). */
+  readonly dataFile?: string;
+  /** Extra request headers, `name: value` (h2load -H). */
+  readonly headers?: readonly string[];
 }
 
 export async function h2load(options: H2loadOptions): Promise<LoadResult> {
@@ -69,6 +73,8 @@ export async function h2load(options: H2loadOptions): Promise<LoadResult> {
       '-D', `${options.durationS}s`,
       ...(options.warmupS > 0 ? ['--warm-up-time', `${options.warmupS}s`] : []),
       ...(options.rps !== undefined ? ['--rps', String(options.rps)] : []),
+      ...(options.dataFile !== undefined ? ['-d', options.dataFile] : []),
+      ...(options.headers ?? []).flatMap((header) => ['-H', header]),
       `--log-file=${log}`,
       options.url,
     ];
