@@ -19,7 +19,7 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { routeLabel, type Route } from '../app/app.ts';
 import { invoke, type Execution, type InvokeContext } from '../app/dispatch.ts';
 import { endRequest, Request, type IsolateInfo } from '../app/request.ts';
-import { isBodyStream, NO_RESPONSE, Response, type BufferedOutgoing } from '../app/response.ts';
+import { disposeBody, isBodyStream, NO_RESPONSE, Response, type BufferedOutgoing } from '../app/response.ts';
 import type { Result } from '../core/result.ts';
 import type { Fault } from '../app/dispatch.ts';
 import { ErrorCode } from '../core/errors.ts';
@@ -230,13 +230,7 @@ function run(routes: readonly Route[]): void {
    */
   function refuseStream(task: Task, result: Execution): PooledExecution {
     if (!result.ok || !isBodyStream(result.value.body)) return result as PooledExecution;
-    const stream = result.value.body as AsyncIterable<unknown> & { return?: () => unknown; destroy?: () => unknown };
-    try {
-      if (typeof stream.destroy === 'function') stream.destroy();
-      else void (stream[Symbol.asyncIterator]() as { return?: () => unknown }).return?.();
-    } catch {
-      // The stream's own cleanup failed; nothing more to release here.
-    }
+    disposeBody(result.value.body);
     const errorId = randomUUID();
     log.error(
       `✗ ${ErrorCode.HANDLER} [error id ${errorId}]: ${routeLabel(task.route)} returned a streamed body on the pooled executor, ` +

@@ -99,7 +99,10 @@ export async function pipeBody(body: BodyStream, out: Writable, head: boolean, s
     // that settles, and the client that left must not hold this up.
     if (!finished) {
       void Promise.resolve(iterator.return?.()).catch(ignore);
-      disposeBody(body);
+      // The iterator of a Readable (or of compression's stream) returns only after its pending
+      // read; destroying it releases it now.
+      const destroyable = body as { destroy?: unknown };
+      if (typeof destroyable.destroy === 'function') (destroyable.destroy as () => void).call(body);
     }
   }
 }
