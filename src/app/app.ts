@@ -208,7 +208,7 @@ export class App {
   }
   /** Answers errors of one class (`instanceof`) with `handle`'s reply. */
   errorHandler<E>(type: abstract new (...args: never[]) => E, handle: (error: E, req: RequestInfo) => Reply | Promise<Reply>): this {
-    return this.onError((error, req) => (error instanceof type ? handle(error, req) : undefined));
+    return this.onError((error, req) => (isInstance(error, type) ? handle(error, req) : undefined));
   }
   /** Registers a plugin's hooks, e.g. `app.use(cors())`. */
   use(plugin: Plugin): this {
@@ -344,4 +344,13 @@ export function appTable(value: unknown): AppTable | null {
 /** How a route is shown in the banner and in logs: `GET:/items/:id`, `ALL:/x`. */
 export function routeLabel(route: { readonly method: string; readonly path: string }): string {
   return `${route.method === ANY_METHOD ? 'ALL' : route.method}:${route.path}`;
+}
+
+/** `value instanceof type`, false where the check itself throws (a revoked Proxy was thrown). */
+function isInstance<E>(value: unknown, type: abstract new (...args: never[]) => E): value is E {
+  try {
+    return value instanceof type;
+  } catch {
+    return false;
+  }
 }

@@ -12,49 +12,18 @@
  * pooled request carries its body; a route may have no body schema).
  */
 
-import { randomUUID } from 'node:crypto';
-import { ErrorCode, isHttpError, type ErrorCode as Code, type HttpError } from '../core/errors.ts';
-import type { Logger } from '../core/log.ts';
+import { ErrorCode } from '../core/errors.ts';
 import { err, type Result } from '../core/result.ts';
 import { routeLabel, type Route } from './app.ts';
+import { faultFromThrown, internalFault, type Fault, type Reporter } from './boundary.ts';
 import type { OnErrorHook } from './hooks.ts';
 import { applyValidated, bodyAtHand, type Request, type ValidatedParts } from './request.ts';
-import { copyHeaders, disposeBody, isBodyStream, isReply, JSON_TYPE, toOutgoing, type Outgoing, type Response } from './response.ts';
+import { disposeBody, isBodyStream, isReply, JSON_TYPE, toOutgoing, type Outgoing, type Response } from './response.ts';
 import { validatePart, type Checked, type ValidationIssue } from './schema.ts';
 
-/** Why a request did not produce the handler's response. */
-export type Fault =
-  /** An `HttpError` thrown on purpose (by the handler, or by `req.json()` / `req.bytes()`). */
-  | {
-      readonly kind: 'http';
-      readonly status: number;
-      /** A message, or (422) the list of validation problems. */
-      readonly detail: string | readonly ValidationIssue[];
-      readonly code: Code;
-      readonly headers: Readonly<Record<string, string | readonly string[]>> | undefined;
-    }
-  /** A bug: the handler threw, or returned what cannot be sent. Logged with `errorId`. */
-  | {
-      readonly kind: 'internal';
-      readonly code: Code;
-      readonly errorId: string;
-      /** The message and stack, only with `exposeErrors`. */
-      readonly debug?: string;
-    }
-  /** The handler ran past its timeout (504). */
-  | { readonly kind: 'timeout'; readonly timeoutMs: number }
-  /** No capacity: the pool and its queues are full (503 + Retry-After). */
-  | { readonly kind: 'overloaded' }
-  /** The pooled isolate running the task died or was replaced before answering (503). */
-  | { readonly kind: 'unavailable' };
+export type { Fault, Reporter } from './boundary.ts';
 
 export type Execution = Result<Outgoing, Fault>;
-
-/** Where a bug is reported: the log, and with `exposeErrors` the response too (development only). */
-export interface Reporter {
-  readonly log: Logger;
-  readonly exposeErrors: boolean;
-}
 
 /** What `invoke` needs besides the route and request: where to report, and the app's onError hooks. */
 export interface InvokeContext extends Reporter {
@@ -71,10 +40,44 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 
 type AnyRequest = Request<unknown, unknown, unknown, unknown>;
 
-/** Runs `route`'s handler. Returns synchronously for a synchronous handler; never throws or rejects. */
+/**
+ * Runs `route`'s handler. Returns synchronously for a synchronous handler; never throws or
+ * rejects. Every step below touches values user code made (a returned object may be a revoked
+ * Proxy, a getter may throw), so each one that runs later, in a promise callback, is wrapped
+ * by `guard` as the synchronous steps are by the `try` here.
+ */
 export function invoke(route: Route, req: AnyRequest, res: Response, ctx: InvokeContext): Execution | Promise<Execution> {
-  if (route.schema !== undefined) return validateThenRun(route, req, res, ctx);
-  return run(route, req, res, ctx);
+  try {
+    return route.schema !== undefined ? validateThenRun(route, req, res, ctx) : run(route, req, res, ctx);
+  } catch (thrown) {
+    return err(fromThrown(thrown, 'the handler threw', route, req, ctx));
+  }
+}
+
+/** `where` for the boundary: the route and the request. */
+function whereOf(route: Route, req: AnyRequest): string {
+  return `${routeLabel(route)} (${req.method} ${req.path})`;
+}
+
+function fromThrown(thrown: unknown, what: string, route: Route, req: AnyRequest, ctx: Reporter): Fault {
+  return faultFromThrown(thrown, whereOf(route, req), what, ctx);
+}
+
+/** A continuation that runs in a promise callback, with what it throws turned into a fault. */
+function guard<A>(
+  step: (value: A) => Execution | Promise<Execution>,
+  what: string,
+  route: Route,
+  req: AnyRequest,
+  ctx: InvokeContext,
+): (value: A) => Execution | Promise<Execution> {
+  return (value) => {
+    try {
+      return step(value);
+    } catch (thrown) {
+      return err(fromThrown(thrown, what, route, req, ctx));
+    }
+  };
 }
 
 const PARTS = ['params', 'query', 'headers', 'body'] as const;
@@ -101,7 +104,7 @@ function validateThenRun(route: Route, req: AnyRequest, res: Response, ctx: Invo
   const atHand = bodyAtHand(req);
   if (atHand !== undefined) return withBody(atHand);
   // A body past the limit, or a client that left while sending it.
-  return req.bytes().then(withBody, (thrown: unknown) => err(faultFromThrown(thrown, route, req, ctx)));
+  return req.bytes().then(guard(withBody, 'a validator threw', route, req, ctx), (thrown: unknown) => err(fromThrown(thrown, 'reading the body failed', route, req, ctx)));
 }
 
 const JSON_INVALID: ValidationIssue = { loc: ['body'], msg: 'the body is not valid JSON', type: 'json_invalid' };
@@ -122,7 +125,7 @@ function checkParts(route: Route, req: AnyRequest, res: Response, ctx: InvokeCon
       results.push(checked);
     }
   } catch (thrown) {
-    return err(faultFromThrown(thrown, route, req, ctx)); // a schema that threw instead of reporting issues
+    return err(fromThrown(thrown, 'a validator threw instead of reporting issues', route, req, ctx));
   }
   const conclude = (checked: ReadonlyArray<Checked | undefined>): Execution | Promise<Execution> => {
     const parts: ValidatedParts = {};
@@ -137,7 +140,9 @@ function checkParts(route: Route, req: AnyRequest, res: Response, ctx: InvokeCon
     return run(route, req, res, ctx);
   };
   if (!waiting) return conclude(results as ReadonlyArray<Checked | undefined>);
-  return Promise.all(results).then(conclude, (thrown: unknown) => err(faultFromThrown(thrown, route, req, ctx)));
+  return Promise.all(results).then(guard(conclude, 'the handler threw', route, req, ctx), (thrown: unknown) =>
+    err(fromThrown(thrown, 'a validator rejected instead of reporting issues', route, req, ctx)),
+  );
 }
 
 function run(route: Route, req: AnyRequest, res: Response, ctx: InvokeContext): Execution | Promise<Execution> {
@@ -149,7 +154,7 @@ function run(route: Route, req: AnyRequest, res: Response, ctx: InvokeContext): 
   }
   if (isThenable(returned)) {
     return Promise.resolve(returned).then(
-      (value) => settle(value, res, route, req, ctx),
+      guard((value: unknown) => settle(value, res, route, req, ctx), 'the handler returned what cannot be sent', route, req, ctx),
       (thrown: unknown) => handleThrown(thrown, route, req, res, ctx),
     );
   }
@@ -158,21 +163,21 @@ function run(route: Route, req: AnyRequest, res: Response, ctx: InvokeContext): 
 
 /** What the handler threw: the app's onError hooks may answer it; else the default mapping. */
 function handleThrown(thrown: unknown, route: Route, req: AnyRequest, res: Response, ctx: InvokeContext): Execution | Promise<Execution> {
-  if (ctx.onError.length === 0) return err(faultFromThrown(thrown, route, req, ctx));
+  if (ctx.onError.length === 0) return err(fromThrown(thrown, 'the handler threw', route, req, ctx));
   return (async (): Promise<Execution> => {
     for (const hook of ctx.onError) {
       let answer: unknown;
       try {
         answer = await hook(thrown, req);
+        // Only a reply answers; nothing (or null, or a boolean from `cond && reply(...)`) passes on.
+        if (answer === undefined || answer === null || typeof answer === 'boolean') continue;
+        if (isReply(answer)) return await settle(answer, res, route, req, ctx, false);
       } catch (hookError) {
-        return err(faultFromThrown(hookError, route, req, ctx));
+        return err(fromThrown(hookError, 'an onError hook threw or rejected', route, req, ctx));
       }
-      // Only a reply answers; nothing (or null, or a boolean from `cond && reply(...)`) passes on.
-      if (answer === undefined || answer === null || typeof answer === 'boolean') continue;
-      if (isReply(answer)) return settle(answer, res, route, req, ctx, false);
-      return err(internalFault(ErrorCode.HANDLER, 'an onError hook returned something other than reply(...) or nothing', route, req, ctx));
+      return err(internalFault(ErrorCode.HANDLER, whereOf(route, req), 'an onError hook returned something other than reply(...) or nothing', ctx));
     }
-    return err(faultFromThrown(thrown, route, req, ctx));
+    return err(fromThrown(thrown, 'the handler threw', route, req, ctx));
   })();
 }
 
@@ -198,16 +203,18 @@ function settle(returned: unknown, res: Response, route: Route, req: AnyRequest,
       return outgoingOf(undefined, res, route, req, ctx);
     }
     const problems = result.issues.map((i) => `${i.loc.slice(1).join('.') || '(body)'}: ${i.msg}`).join('; ');
-    return err(internalFault(ErrorCode.HANDLER, `the response does not match the route's response schema: ${problems}`, route, req, ctx));
+    return err(internalFault(ErrorCode.HANDLER, whereOf(route, req), `the response does not match the route's response schema: ${problems}`, ctx));
   };
   let checked: Checked | Promise<Checked>;
   try {
     checked = validatePart(responseSchema, body, 'body');
   } catch (thrown) {
-    return err(faultFromThrown(thrown, route, req, ctx));
+    return err(fromThrown(thrown, 'the response schema threw', route, req, ctx));
   }
   if (!(checked instanceof Promise)) return conclude(checked);
-  return checked.then(conclude, (thrown: unknown) => err(faultFromThrown(thrown, route, req, ctx)));
+  return checked.then(guard(conclude, 'the response could not be sent', route, req, ctx), (thrown: unknown) =>
+    err(fromThrown(thrown, 'the response schema rejected', route, req, ctx)),
+  );
 }
 
 /** Routes that returned a stream without saying they stream, warned about once each. */
@@ -227,64 +234,5 @@ function outgoingOf(returned: unknown, res: Response, route: Route, req: AnyRequ
     return outgoing;
   }
   disposeBody(isReply(returned) ? returned.body : returned === undefined ? res.body : returned);
-  return err(internalFault(outgoing.error.code, outgoing.error.message, route, req, ctx));
-}
-
-/** A bug, logged under a fresh error id; the client sees only the id (and, in development, the message). */
-function internalFault(code: Code, message: string, route: Route, req: AnyRequest, reporter: Reporter): Fault {
-  const errorId = randomUUID();
-  reporter.log.error(`✗ ${code} in ${routeLabel(route)} (${req.method} ${req.path}) [error id ${errorId}]: ${message}`);
-  return reporter.exposeErrors ? { kind: 'internal', code, errorId, debug: message } : { kind: 'internal', code, errorId };
-}
-
-/** The fault an `HttpError` stands for (headers as given: validate them where they come from user code). */
-export function httpFault(error: HttpError): Extract<Fault, { kind: 'http' }> {
-  return { kind: 'http', status: error.status, detail: error.message, code: error.code, headers: error.headers };
-}
-
-/** Maps something a handler threw to a fault, logging bugs with their stack. */
-export function faultFromThrown(thrown: unknown, route: Route, req: AnyRequest, log: Reporter): Fault {
-  if (isHttpError(thrown)) {
-    if (thrown.headers === undefined) return httpFault(thrown);
-    const headers = copyHeaders(thrown.headers, {});
-    if (headers.ok) {
-      return { kind: 'http', status: thrown.status, detail: thrown.message, code: thrown.code, headers: headers.value };
-    }
-    return internalFault(headers.error.code, `HttpError with an ${headers.error.message}`, route, req, log);
-  }
-  const stack = thrown instanceof Error ? (thrown.stack ?? thrown.message) : `non-error thrown: ${String(thrown)}`;
-  return internalFault(ErrorCode.HANDLER, `the handler threw\n${stack}`, route, req, log);
-}
-
-/** A JSON error response in FastAPI's shape: `{"detail": "..."}`, plus `errorId` for 500s. */
-export function errorResponse(
-  status: number,
-  detail: string | readonly ValidationIssue[],
-  extra?: { readonly errorId?: string; readonly debug?: string; readonly headers?: Readonly<Record<string, string | readonly string[]>> },
-): Outgoing {
-  const body = extra?.errorId === undefined ? { detail } : { detail, errorId: extra.errorId, ...(extra.debug === undefined ? {} : { debug: extra.debug }) };
-  return { status, headers: { ...extra?.headers, 'content-type': JSON_TYPE }, body: JSON.stringify(body) };
-}
-
-/** Seconds a client is asked to wait before retrying after a 503. */
-export const RETRY_AFTER_SECONDS = 1;
-
-/** The response a fault is answered with. Internal faults never reveal more than their id. */
-export function faultResponse(fault: Fault): Outgoing {
-  switch (fault.kind) {
-    case 'http':
-      return errorResponse(fault.status, fault.detail, fault.headers === undefined ? undefined : { headers: fault.headers });
-    case 'internal':
-      return errorResponse(500, 'Internal Server Error', { errorId: fault.errorId, ...(fault.debug === undefined ? {} : { debug: fault.debug }) });
-    case 'timeout':
-      return errorResponse(504, `The handler did not answer within ${fault.timeoutMs} ms`);
-    case 'overloaded':
-      return errorResponse(503, 'The server is overloaded; retry later', {
-        headers: { 'retry-after': String(RETRY_AFTER_SECONDS) },
-      });
-    case 'unavailable':
-      return errorResponse(503, 'The isolate running this request stopped; retry later', {
-        headers: { 'retry-after': String(RETRY_AFTER_SECONDS) },
-      });
-  }
+  return err(internalFault(outgoing.error.code, whereOf(route, req), outgoing.error.message, ctx));
 }

@@ -12,6 +12,7 @@
  */
 
 import { validateHeaderName, validateHeaderValue } from 'node:http';
+import { inspectSafely, messageOf } from '../core/describe.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { err, ok, type Result } from '../core/result.ts';
 
@@ -170,7 +171,7 @@ function build(
   headers: OutgoingHeaders | undefined,
 ): Result<Outgoing, InvalidOutput> {
   if (!Number.isInteger(status) || status < 200 || status > 599) {
-    return err({ code: ErrorCode.HANDLER, message: `invalid response status ${String(status)} (expected 200-599)` });
+    return err({ code: ErrorCode.HANDLER, message: `invalid response status ${inspectSafely(status)} (expected 200-599)` });
   }
   let bytes: string | Uint8Array | BodyStream | null;
   let derivedType: string | null;
@@ -215,7 +216,7 @@ export function checkDraft(draft: {
 }): Result<Outgoing, InvalidOutput> {
   const { status, body } = draft;
   if (!Number.isInteger(status) || status < 200 || status > 599) {
-    return err({ code: ErrorCode.HANDLER, message: `invalid response status ${String(status)} (expected 200-599)` });
+    return err({ code: ErrorCode.HANDLER, message: `invalid response status ${inspectSafely(status)} (expected 200-599)` });
   }
   if (!(body === null || typeof body === 'string' || body instanceof Uint8Array || isBodyStream(body))) {
     return err({ code: ErrorCode.HANDLER, message: `the body must be a string, bytes, a stream or null, not ${body === undefined ? 'undefined' : typeof body}` });
@@ -270,7 +271,8 @@ function encodeBody(body: unknown): Result<Encoded, InvalidOutput> {
   try {
     json = JSON.stringify(body);
   } catch (thrown) {
-    return err({ code: ErrorCode.HANDLER, message: `the response body could not be serialised as JSON: ${String(thrown)}` });
+    // A BigInt, a cycle, or whatever a `toJSON` threw.
+    return err({ code: ErrorCode.HANDLER, message: `the response body could not be serialised as JSON: ${messageOf(thrown)}` });
   }
   if (json === undefined) {
     return err({ code: ErrorCode.HANDLER, message: `a ${typeof body} cannot be sent as a response body` });
@@ -280,7 +282,7 @@ function encodeBody(body: unknown): Result<Encoded, InvalidOutput> {
 
 function checkHeader(name: string, value: HeaderValue): Result<string | readonly string[], InvalidOutput> {
   try {
-    if (value === undefined || value === null) throw new TypeError('the value is missing');
+    if (value === undefined || value === null) return err({ code: ErrorCode.INVALID_RESPONSE_HEADER, message: `invalid response header ${JSON.stringify(name)}: the value is missing` });
     validateHeaderName(name);
     if (Array.isArray(value)) {
       for (const item of value) validateHeaderValue(name, item);
@@ -289,9 +291,7 @@ function checkHeader(name: string, value: HeaderValue): Result<string | readonly
     validateHeaderValue(name, String(value));
     return ok(String(value));
   } catch (thrown) {
-    return err({
-      code: ErrorCode.INVALID_RESPONSE_HEADER,
-      message: `invalid response header ${JSON.stringify(name)}: ${(thrown as Error).message}`,
-    });
+    // Node's own TypeError for an invalid name or value, or whatever a value's toString threw.
+    return err({ code: ErrorCode.INVALID_RESPONSE_HEADER, message: `invalid response header ${JSON.stringify(name)}: ${messageOf(thrown)}` });
   }
 }

@@ -43,6 +43,7 @@ const FLAGS = {
   'handler-timeout': { option: 'handlerTimeout', kind: 'ms' },
   'spill-in-flight': { option: 'spillInFlight', kind: 'count' },
   'spill-loop-delay': { option: 'spillLoopDelay', kind: 'ms' },
+  'max-in-flight': { option: 'maxInFlight', kind: 'count' },
   'pool-queue-limit': { option: 'poolQueueLimit', kind: 'count' },
   'pool-ring-size': { option: 'poolRingSize', kind: 'bytes' },
   'pool-memory-limit': { option: 'poolMemoryLimit', kind: 'count' },
@@ -89,6 +90,7 @@ Options:
   --handler-timeout <time>      time a handler may take before a 504, 0 = none (default 30s)
   --spill-in-flight <n>         requests in flight on a pinned worker before it spills to the pool (default 1024)
   --spill-loop-delay <time>     event-loop delay of a pinned worker before it spills to the pool (default 50ms)
+  --max-in-flight <n>           requests in flight per pinned worker; past it 503 unless it spills (default 1024)
   --pool-queue-limit <n>        tasks a pooled isolate may queue beyond its slots (default 64)
   --pool-ring-size <size>       bytes of each pinned↔pooled ring, a power of two (default 256kb)
   --pool-memory-limit <mb>      heap limit of each pooled isolate in MB, 0 = Node's default (default 0)

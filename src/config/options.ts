@@ -62,6 +62,14 @@ export interface ServeOptions {
   readonly spillInFlight?: number;
   /** Saturation threshold: with its event loop lagging more than this (ms), a pinned worker spills routes without a `pool` option to the pool. @default 50 */
   readonly spillLoopDelay?: number;
+  /**
+   * Admission control: requests one pinned worker may have in flight (received, response not yet
+   * written). Past it, a request that can go to the pool (a route without `pool: false`, while an
+   * isolate has an idle slot) spills there, and any other answers 503 with Retry-After, with or
+   * without a pool. `{ pool: true }` routes are bounded by the pool's own queues instead.
+   * @default 1024
+   */
+  readonly maxInFlight?: number;
   /** Tasks each pooled isolate may queue beyond its busy slots; past that, requests are shed with 503. @default 64 */
   readonly poolQueueLimit?: number;
   /** Bytes of each ring between a pinned worker and a pooled isolate (a power of two, ≥ 4096). @default 262144 */
@@ -106,6 +114,7 @@ export interface ResolvedOptions {
   readonly handlerTimeout: number;
   readonly spillInFlight: number;
   readonly spillLoopDelay: number;
+  readonly maxInFlight: number;
   readonly poolQueueLimit: number;
   readonly poolRingSize: number;
   readonly poolPoll: number;
@@ -137,6 +146,7 @@ export const DEFAULTS = {
   handlerTimeout: 30_000,
   spillInFlight: 1024,
   spillLoopDelay: 50,
+  maxInFlight: 1024,
   poolQueueLimit: 64,
   poolRingSize: 256 * 1024,
   poolPoll: 0,
@@ -190,6 +200,7 @@ const CHECKS: Record<keyof Omit<ServeOptions, 'tls'>, Check> = {
   handlerTimeout: integer(0, 2 ** 31 - 1),
   spillInFlight: integer(0),
   spillLoopDelay: integer(0),
+  maxInFlight: integer(1, 1_000_000),
   poolQueueLimit: integer(0, 1_000_000),
   poolRingSize: (value) =>
     typeof value === 'number' && Number.isInteger(value) && value >= 4096 && value <= 2 ** 30 && (value & (value - 1)) === 0
@@ -298,6 +309,7 @@ export function resolveOptions(input: unknown, nameOf: (option: string) => strin
     handlerTimeout: pick('handlerTimeout'),
     spillInFlight: pick('spillInFlight'),
     spillLoopDelay: pick('spillLoopDelay'),
+    maxInFlight: pick('maxInFlight'),
     poolQueueLimit: pick('poolQueueLimit'),
     poolRingSize: pick('poolRingSize'),
     poolPoll: pick('poolPoll'),

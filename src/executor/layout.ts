@@ -27,25 +27,29 @@ export const RING_WRAP_MARK = 0xffff_ffff;
 /** One doorbell per consumer thread, each on its own cache line (Int32 index = slot × stride). */
 export const DOORBELL_STRIDE = CACHE_LINE / Int32Array.BYTES_PER_ELEMENT;
 
-// ─── Pool state (pool-state.ts) ─────────────────────────────────────────────────────────────
+// ─── Isolate state (isolate-state.ts) ───────────────────────────────────────────────────────
 /**
- * Per pooled isolate, one cache line of Int32 words. Every word has a single writer — the
- * isolate itself — so no read-modify-write is ever needed; pinned workers and the supervisor
- * only load them.
- *   [0] load       tasks the isolate is running or has queued
- *   [1] busySince  ms since the pool epoch (never 0) when the isolate entered the synchronous
+ * Per isolate, one cache line of Int32 words; pinned workers and pooled isolates each have an
+ * array of their own. Every word has a single writer — the isolate itself — so no
+ * read-modify-write is ever needed; the others (pinned workers choosing a pooled isolate, the
+ * supervisor's watchdog) only load them.
+ *   [0] load       pooled: tasks the isolate is running or has queued;
+ *                  pinned: requests in flight (received, response not yet written)
+ *   [1] busySince  ms since the epoch (never 0) when the isolate entered the synchronous
  *                  part of a handler; 0 while it is not inside one
- *   [2] busyLimit  the timeout, in ms, of the task whose synchronous part is running
- *   [3] heartbeat  ms since the pool epoch, stamped by a timer on the isolate's event loop; it
+ *   [2] busyLimit  the timeout, in ms, of the handler whose synchronous part is running
+ *   [3] heartbeat  ms since the epoch, stamped by a timer on the isolate's event loop; it
  *                  goes stale while the loop is blocked (also by code after an `await`)
  *   [4] loopLimit  how long the loop may stay blocked outside a handler's synchronous part:
- *                  the longest timeout among the running tasks (0 if one of them has none),
- *                  or handlerTimeout when none runs
+ *                  the longest timeout among what it runs (0 if one of those has none)
+ *   [5] busyRoute  the route ID + 1 of the handler whose synchronous part is running (0: none),
+ *                  so the watchdog can say which route blocked
  * The supervisor resets an isolate's words (it has exited) before its replacement starts.
  */
-export const POOL_STATE_STRIDE = CACHE_LINE / Int32Array.BYTES_PER_ELEMENT;
-export const POOL_LOAD = 0;
-export const POOL_BUSY_SINCE = 1;
-export const POOL_BUSY_LIMIT = 2;
-export const POOL_HEARTBEAT = 3;
-export const POOL_LOOP_LIMIT = 4;
+export const ISOLATE_STATE_STRIDE = CACHE_LINE / Int32Array.BYTES_PER_ELEMENT;
+export const ISOLATE_LOAD = 0;
+export const ISOLATE_BUSY_SINCE = 1;
+export const ISOLATE_BUSY_LIMIT = 2;
+export const ISOLATE_HEARTBEAT = 3;
+export const ISOLATE_LOOP_LIMIT = 4;
+export const ISOLATE_BUSY_ROUTE = 5;

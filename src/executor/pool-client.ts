@@ -37,7 +37,7 @@ import {
   type PoolRequest,
 } from './codec.ts';
 import { Doorbell } from './doorbell.ts';
-import { PoolState } from './pool-state.ts';
+import { IsolateState } from './isolate-state.ts';
 import { RingConsumer, RingProducer } from './ring.ts';
 import type { PoolLinkData, RingPair } from './topology.ts';
 
@@ -100,7 +100,7 @@ export class PoolClient {
   readonly #generations: number[];
   readonly #capacity: readonly number[];
   readonly #slots: readonly number[];
-  readonly #state: PoolState;
+  readonly #state: IsolateState;
   readonly #doorbell: Doorbell;
   readonly #tasks = new Map<number, Task>();
   /** Requests waiting for an isolate to come back; at most `#maxAwaiting`. */
@@ -119,7 +119,7 @@ export class PoolClient {
     this.#doorbells = data.doorbells;
     this.#pollWindow = data.pollWindow;
     this.#pinnedCount = data.pinnedCount;
-    this.#state = new PoolState(data.state, data.epoch);
+    this.#state = new IsolateState(data.state, data.epoch);
     this.#doorbell = new Doorbell(data.doorbells, data.pinnedIndex);
     this.#slots = data.slots;
     this.#capacity = data.slots.map((s) => s + data.queueLimit);

@@ -10,7 +10,7 @@
  * isolate keeps finding work and never parks, and nobody makes a syscall to wake it.
  *
  * While a handler's synchronous part runs, the isolate publishes when it started and its time
- * limit (pool-state.ts): if it overruns, the supervisor's watchdog replaces the whole isolate.
+ * limit (isolate-state.ts): if it overruns, the supervisor's watchdog replaces the whole isolate.
  */
 
 import { randomUUID } from 'node:crypto';
@@ -43,12 +43,12 @@ import {
   type PooledFault,
 } from './codec.ts';
 import { Doorbell } from './doorbell.ts';
-import { PoolState } from './pool-state.ts';
+import { IsolateState } from './isolate-state.ts';
 import { RingConsumer, RingProducer } from './ring.ts';
 import type { PooledIsolateData, RingPair } from './topology.ts';
 
 
-/** How often the event loop stamps its heartbeat (pool-state.ts), in ms. */
+/** How often the event loop stamps its heartbeat (isolate-state.ts), in ms. */
 const HEARTBEAT_MS = 50;
 /** How long to wait before retrying answers that did not fit into a full response ring, in ms. */
 const FULL_RING_RETRY_MS = 1;
@@ -93,7 +93,7 @@ if (port === null) throw new Error('pooled-isolate.ts runs only as a worker thre
 const data = workerData as PooledIsolateData;
 const log = createLogger(data.logLevel);
 let reporter: InvokeContext = { log, exposeErrors: data.exposeErrors, onError: [] };
-const state = new PoolState(data.state, data.epoch);
+const state = new IsolateState(data.state, data.epoch);
 const isolate: IsolateInfo = { kind: 'pooled', index: data.index, threadId };
 
 const table = await loadAndReport(data.appUrl, isolate);
@@ -206,7 +206,7 @@ function run(routes: readonly Route[]): void {
     );
     task.req = req;
     const res = route.wantsResponse ? new Response() : NO_RESPONSE;
-    state.enterHandler(data.index, timeoutOf(task));
+    state.enterHandler(data.index, timeoutOf(task), route.id);
     const result = invoke(route, req, res, reporter);
     state.leaveHandler(data.index);
     if (result instanceof Promise) result.then((settled) => finish(task, settled));

@@ -5,7 +5,7 @@
  *   doorbell i         : rung by pooled isolates when they answer pinned i (and by pinned i
  *                        itself, to wake its own loop when it queues a write)
  *   doorbell P + j     : rung by pinned workers when they send to pooled j
- *   pool state j       : load and busy words of pooled j (pool-state.ts)
+ *   pool state j       : load and busy words of pooled j (isolate-state.ts)
  *
  * Every ring has one producer thread and one consumer thread. When a thread is replaced, the
  * supervisor makes fresh rings for its row (pinned i) or column (pooled j), so a new thread

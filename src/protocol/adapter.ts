@@ -5,6 +5,7 @@
  */
 
 import type { Writable } from 'node:stream';
+import { describeThrown } from '../app/boundary.ts';
 import { disposeBody, type BodyStream, type Outgoing } from '../app/response.ts';
 
 export interface ProtocolAdapter<Native> {
@@ -51,7 +52,12 @@ export async function pipeBody(body: BodyStream, out: Writable, head: boolean, s
     disposeBody(body);
     return;
   }
-  const iterator = body[Symbol.asyncIterator]();
+  let iterator: AsyncIterator<string | Uint8Array>;
+  try {
+    iterator = body[Symbol.asyncIterator]();
+  } catch (thrown) {
+    throw new BodyStreamError(thrown);
+  }
   let interrupt: ((why: Wake) => void) | null = null;
   let interrupted: Interrupted | null = out.destroyed ? CLOSED : null;
   const onInterrupt = (why: Interrupted) => (): void => {
@@ -69,7 +75,12 @@ export async function pipeBody(body: BodyStream, out: Writable, head: boolean, s
       if (interrupted !== null) break;
       const next = await new Promise<IteratorResult<string | Uint8Array> | Interrupted>((resolve, reject) => {
         interrupt = resolve as (why: Wake) => void;
-        iterator.next().then(resolve, (thrown: unknown) => reject(new BodyStreamError(thrown)));
+        const failed = (thrown: unknown): void => reject(new BodyStreamError(thrown));
+        try {
+          iterator.next().then(resolve, failed);
+        } catch (thrown) {
+          failed(thrown); // next() threw, or returned something without a then()
+        }
       });
       interrupt = null;
       if (typeof next === 'symbol') break;
@@ -116,11 +127,8 @@ type Wake = Interrupted | typeof DRAINED;
 /** A streamed body threw after the response had started: the response is cut, not completed. */
 export class BodyStreamError extends Error {
   constructor(cause: unknown) {
-    super(`a streamed response body failed after its headers were sent, so the response was cut: ${describe(cause)}`, { cause });
+    super(`a streamed response body failed after its headers were sent, so the response was cut: ${describeThrown(cause)}`, { cause });
     this.name = 'BodyStreamError';
   }
 }
 
-function describe(thrown: unknown): string {
-  return thrown instanceof Error ? (thrown.stack ?? thrown.message) : String(thrown);
-}

@@ -18,12 +18,14 @@ import type http2 from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { AppTable, Route } from '../app/app.ts';
 import type { OnErrorHook, RequestInfo, ResponseDraft } from '../app/hooks.ts';
-import { errorResponse, faultResponse, httpFault, invoke, type Execution } from '../app/dispatch.ts';
+import { describeThrown, errorResponse, faultFromThrown, faultResponse, httpFault, internalFault } from '../app/boundary.ts';
+import { invoke, type Execution } from '../app/dispatch.ts';
 import { bodyTooLarge, readBody, Request, type Closable, type IncomingHeaders, type IsolateInfo } from '../app/request.ts';
 import { checkDraft, disposeBody, isBodyStream, isReply, NO_RESPONSE, Response, toOutgoing, type Outgoing } from '../app/response.ts';
 import { ErrorCode, isHttpError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { err } from '../core/result.ts';
+import type { IsolateState } from '../executor/isolate-state.ts';
 import type { PoolClient } from '../executor/pool-client.ts';
 import { BodyStreamError, type ProtocolAdapter } from '../protocol/adapter.ts';
 import { http1Adapter } from '../protocol/http1.ts';
@@ -50,6 +52,19 @@ export interface ExchangeContext {
   readonly spillInFlight: number;
   /** Saturation: an event-loop delay above this (ms) spills eligible routes to the pool. */
   readonly spillLoopDelay: number;
+  /** Admission control: past this many requests in flight, what cannot go to the pool answers 503. */
+  readonly maxInFlight: number;
+  /**
+   * This worker's words in the shared isolate state (isolate-state.ts): requests in flight, and
+   * the handler whose synchronous part runs, for the supervisor's watchdog.
+   */
+  readonly state: IsolateState;
+  /**
+   * How long this worker's event loop may stay blocked outside a handler's synchronous part
+   * before the watchdog replaces it: the longest timeout of any route (0: no limit). While a
+   * request of a route with `timeout: 0` runs, the limit is lifted (see `exempt`).
+   */
+  readonly loopLimit: number;
   /** Recent event-loop delay in ms, kept up to date by the worker. */
   loopDelay: number;
   /** Requests whose response has not been sent yet. */
@@ -82,6 +97,32 @@ export function createExchange(ctx: ExchangeContext): {
 } {
   const { onRequest, onResponse } = ctx.table.hooks;
   const hasHooks = onRequest.length > 0 || onResponse.length > 0;
+  const { state } = ctx;
+  const self = ctx.isolate.index;
+
+  /** A request arrives (its response is not written yet); published for the watchdog's log line. */
+  function admit(): void {
+    ctx.inFlight++;
+    ctx.received++;
+    state.setLoad(self, ctx.inFlight);
+  }
+  /** A request's response has been written (or its client left). */
+  function release(): void {
+    ctx.inFlight--;
+    state.setLoad(self, ctx.inFlight);
+  }
+
+  /**
+   * Requests in flight on routes with `timeout: 0`, which opt out of the watchdog: while any
+   * runs, the event loop may stay blocked as long as it takes.
+   */
+  let exempt = 0;
+  function exemptBegin(): void {
+    if (exempt++ === 0) state.setLoopLimit(self, 0);
+  }
+  function exemptEnd(): void {
+    if (--exempt === 0) state.setLoopLimit(self, ctx.loopLimit);
+  }
 
   /**
    * Event streams being written, ended cleanly when the server shuts down: an event stream has
@@ -102,7 +143,7 @@ export function createExchange(ctx: ExchangeContext): {
     const abandon = outgoing.status === 413 || (!body.readableEnded && body.isPaused());
     const failed = (thrown: unknown): void => {
       if (thrown instanceof BodyStreamError) ctx.log.error(`✗ ${ErrorCode.HANDLER}: ${thrown.message}`);
-      else ctx.log.error(`✗ response could not be sent over ${adapter.name}: ${(thrown as Error).message}`);
+      else ctx.log.error(`✗ response could not be sent over ${adapter.name}: ${describeThrown(thrown)}`);
       try {
         adapter.fail(native);
       } catch {
@@ -119,13 +160,13 @@ export function createExchange(ctx: ExchangeContext): {
       failed(thrown);
     }
     if (sending === undefined) {
-      ctx.inFlight--;
+      release();
       return;
     }
     if (stop !== null) streaming.add(stop);
     sending.catch(failed).finally(() => {
       if (stop !== null) streaming.delete(stop);
-      ctx.inFlight--;
+      release();
     });
   }
 
@@ -137,23 +178,19 @@ export function createExchange(ctx: ExchangeContext): {
     }
     void (async () => {
       const draft = outgoing as ResponseDraft;
+      let checked: Outgoing;
       try {
         for (const hook of onResponse) await hook(info, draft);
+        // What the hooks left must be as sendable as what a handler returns.
+        const sendable = checkDraft(draft);
+        checked = sendable.ok
+          ? sendable.value
+          : faultResponse(internalFault(sendable.error.code, hookSite('onResponse', info), `an onResponse hook left a response that cannot be sent: ${sendable.error.message}`, ctx));
       } catch (thrown) {
-        ctx.log.error(`✗ an onResponse hook failed for ${info.method} ${info.path}: ${(thrown as Error).stack ?? String(thrown)}`);
-        disposeBody(draft.body);
-        send(adapter, native, errorResponse(500, 'Internal Server Error'), head, body);
-        return;
+        checked = faultResponse(faultFromThrown(thrown, hookSite('onResponse', info), 'an onResponse hook threw or rejected', ctx));
       }
-      // What the hooks left must be as sendable as what a handler returns.
-      const checked = checkDraft(draft);
-      if (!checked.ok) {
-        ctx.log.error(`✗ an onResponse hook left a response that cannot be sent for ${info.method} ${info.path}: ${checked.error.message}`);
-        disposeBody(draft.body);
-        send(adapter, native, errorResponse(500, 'Internal Server Error'), head, body);
-        return;
-      }
-      send(adapter, native, checked.value, head, body);
+      if (checked !== draft && checked.body !== draft.body) disposeBody(draft.body);
+      send(adapter, native, checked, head, body);
     })();
   }
 
@@ -176,8 +213,10 @@ export function createExchange(ctx: ExchangeContext): {
     hasPseudoHeaders: boolean,
     body: Readable,
   ): void {
-    ctx.inFlight++;
-    ctx.received++;
+    // Admission control, decided on arrival: with `maxInFlight` requests already in flight this
+    // one is past the bound. It may still spill to the pool (see `dispatch`); else it is shed.
+    const overAdmitted = ctx.inFlight >= ctx.maxInFlight;
+    admit();
     const head = method === 'HEAD';
     const q = target.indexOf('?');
     const rawQuery = q === -1 ? '' : target.slice(q + 1);
@@ -197,32 +236,38 @@ export function createExchange(ctx: ExchangeContext): {
       return;
     }
     if (info === null || onRequest.length === 0) {
-      dispatch(adapter, native, method, path, rawQuery, headers, hasPseudoHeaders, body, head, info);
+      dispatch(adapter, native, method, path, rawQuery, headers, hasPseudoHeaders, body, head, info, overAdmitted);
       return;
     }
     void (async () => {
       for (const hook of onRequest) {
-        let answer: unknown;
+        let outgoing: Outgoing | null;
         try {
-          answer = await hook(info);
+          outgoing = hookAnswer(await hook(info), info);
         } catch (thrown) {
-          ctx.log.error(`✗ an onRequest hook failed for ${method} ${path}: ${(thrown as Error).stack ?? String(thrown)}`);
-          finish(adapter, native, errorResponse(500, 'Internal Server Error'), head, body, info);
-          return;
+          outgoing = faultResponse(faultFromThrown(thrown, hookSite('onRequest', info), 'an onRequest hook threw or rejected', ctx));
         }
-        if (answer === undefined || answer === null || typeof answer === 'boolean') continue;
-        const outgoing = isReply(answer) ? toOutgoing(answer, NO_RESPONSE) : null;
-        if (outgoing === null || !outgoing.ok) {
-          ctx.log.error(
-            `✗ an onRequest hook for ${method} ${path} ${outgoing === null ? 'returned something other than reply(...) or nothing' : `answered what cannot be sent: ${outgoing.error.message}`}`,
-          );
-          disposeBody(isReply(answer) ? answer.body : undefined);
-        }
-        finish(adapter, native, outgoing?.ok === true ? outgoing.value : errorResponse(500, 'Internal Server Error'), head, body, info);
+        if (outgoing === null) continue;
+        finish(adapter, native, outgoing, head, body, info);
         return;
       }
-      dispatch(adapter, native, method, path, rawQuery, headers, hasPseudoHeaders, body, head, info);
+      dispatch(adapter, native, method, path, rawQuery, headers, hasPseudoHeaders, body, head, info, overAdmitted);
     })();
+  }
+
+  /**
+   * What an onRequest hook's answer means: null passes on (nothing, null or a boolean), a reply
+   * answers, anything else is a bug answered 500.
+   */
+  function hookAnswer(answer: unknown, info: RequestInfo): Outgoing | null {
+    if (answer === undefined || answer === null || typeof answer === 'boolean') return null;
+    if (!isReply(answer)) {
+      return faultResponse(internalFault(ErrorCode.HANDLER, hookSite('onRequest', info), 'an onRequest hook returned something other than reply(...) or nothing', ctx));
+    }
+    const outgoing = toOutgoing(answer, NO_RESPONSE);
+    if (outgoing.ok) return outgoing.value;
+    disposeBody(answer.body);
+    return faultResponse(internalFault(outgoing.error.code, hookSite('onRequest', info), `an onRequest hook answered what cannot be sent: ${outgoing.error.message}`, ctx));
   }
 
   /** Routes the request and runs its handler, inline or on the pool. */
@@ -237,6 +282,7 @@ export function createExchange(ctx: ExchangeContext): {
     body: Readable,
     head: boolean,
     info: RequestInfo | null,
+    overAdmitted: boolean,
   ): void {
     const match = ctx.table.router.find(method, path);
     if (match.kind !== 'found') {
@@ -261,7 +307,7 @@ export function createExchange(ctx: ExchangeContext): {
     const route: Route = match.value;
     const timeout = route.timeout ?? ctx.handlerTimeout;
     const pool = ctx.pool;
-    if (pool !== null && route.pool !== false && (route.pool === true || saturated())) {
+    if (pool !== null && route.pool !== false && (route.pool === true || overAdmitted || saturated())) {
       if (route.pool !== true && !pool.hasIdleSlot()) {
         finish(adapter, native, faultResponse({ kind: 'overloaded' }), head, body, info);
         return;
@@ -280,13 +326,24 @@ export function createExchange(ctx: ExchangeContext): {
       }
       return;
     }
+    if (overAdmitted) {
+      finish(adapter, native, faultResponse({ kind: 'overloaded' }), head, body, info);
+      return;
+    }
 
     const req = new Request(method, path, rawQuery, match.params, headers, hasPseudoHeaders, body, ctx.bodyLimit, ctx.isolate, native as Closable);
+    // The watchdog sees how long the handler's synchronous part runs (route timeout 0: never cut).
+    state.enterHandler(self, timeout, route.id);
     const result = invoke(route, req, route.wantsResponse ? new Response() : NO_RESPONSE, ctx);
+    state.leaveHandler(self);
     if (!(result instanceof Promise)) {
       settle(adapter, native, result, head, body, info);
     } else if (timeout === 0) {
-      void result.then((settled) => settle(adapter, native, settled, head, body, info));
+      exemptBegin();
+      void result.then((settled) => {
+        exemptEnd();
+        settle(adapter, native, settled, head, body, info);
+      });
     } else {
       let timedOut = false;
       const timer = setTimeout(() => {
@@ -315,8 +372,7 @@ export function createExchange(ctx: ExchangeContext): {
       // llhttp checks names and values; what it lets through that RFC 9112 does not: HTTP/0.9,
       // a broken absolute-form target, and a Host that is not a host.
       if (target === null || req.httpVersionMajor < 1 || !validHost(req.headers.host)) {
-        ctx.inFlight++;
-        ctx.received++;
+        admit();
         finish(http1Adapter, res, errorResponse(400, 'Bad Request: malformed request line or Host'), false, req, null);
         return;
       }
@@ -335,6 +391,11 @@ export function createExchange(ctx: ExchangeContext): {
       );
     },
   };
+}
+
+/** `where` for the boundary when a hook fails: "an onRequest hook for GET /items". */
+function hookSite(kind: 'onRequest' | 'onResponse', info: RequestInfo): string {
+  return `an ${kind} hook for ${info.method} ${info.path}`;
 }
 
 function isEventStream(outgoing: Outgoing): boolean {

@@ -3,6 +3,7 @@
 import { parentPort } from 'node:worker_threads';
 import { appTable, routeInfo, type AppTable } from '../app/app.ts';
 import type { IsolateInfo } from '../app/request.ts';
+import { describeThrown } from '../app/boundary.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { err, fromPromise, ok, type Result } from '../core/result.ts';
 import type { FromWorker } from './messages.ts';
@@ -12,14 +13,10 @@ export interface LoadError {
   readonly message: string;
 }
 
-function describeStack(thrown: unknown): string {
-  return thrown instanceof Error ? (thrown.stack ?? thrown.message) : String(thrown);
-}
-
 /** Runs the app's onShutdown hooks; a hook that throws is logged, and the others still run. */
 export async function runShutdownHooks(table: AppTable, isolate: IsolateInfo, onError: (message: string) => void): Promise<void> {
   for (const hook of table.lifespan.shutdown) {
-    const ran = await fromPromise(async () => hook(isolate), describeStack);
+    const ran = await fromPromise(async () => hook(isolate), describeThrown);
     if (!ran.ok) onError(`✗ an onShutdown hook failed: ${ran.error}`);
   }
 }
@@ -29,7 +26,7 @@ export async function loadApp(appUrl: string): Promise<Result<AppTable, LoadErro
     () => import(appUrl) as Promise<Record<string, unknown>>,
     (thrown): LoadError => ({
       code: ErrorCode.APP_LOAD,
-      message: `importing ${appUrl} failed: ${thrown instanceof Error ? (thrown.stack ?? thrown.message) : String(thrown)}`,
+      message: `importing ${appUrl} failed: ${describeThrown(thrown)}`,
     }),
   );
   if (!imported.ok) return imported;
@@ -59,7 +56,7 @@ export async function loadAndReport(appUrl: string, isolate: IsolateInfo): Promi
   }
   // The app's onStartup hooks (connection pools, caches) run in every isolate before it serves.
   for (const hook of loaded.value.lifespan.startup) {
-    const ran = await fromPromise(async () => hook(isolate), describeStack);
+    const ran = await fromPromise(async () => hook(isolate), describeThrown);
     if (!ran.ok) {
       port.postMessage({ type: 'failed', code: ErrorCode.STARTUP_HOOK, message: `an onStartup hook of ${appUrl} failed: ${ran.error}` } satisfies FromWorker);
       return null;

@@ -35,7 +35,11 @@ export interface PinnedWorkerData {
   readonly handlerTimeout: number;
   readonly spillInFlight: number;
   readonly spillLoopDelay: number;
+  /** Requests in flight on this worker past which those that cannot go to the pool answer 503. */
+  readonly maxInFlight: number;
   readonly exposeErrors: boolean;
+  /** Where this worker publishes its heartbeat and the handler it is in, for the watchdog (isolate-state.ts). */
+  readonly state: { readonly buffer: SharedArrayBuffer; readonly epoch: number };
   /** The pooled executor's shared memory, or null when there is no pool. */
   readonly pool: PoolLinkData | null;
 }

@@ -13,6 +13,7 @@ import { createLogger } from '../core/log.ts';
 import { createHttp1Engine } from '../protocol/http1.ts';
 import { createHttp2Engine } from '../protocol/http2.ts';
 import { createTlsFront, sniffCleartext, type Engines } from '../protocol/connection.ts';
+import { IsolateState } from '../executor/isolate-state.ts';
 import { PoolClient } from '../executor/pool-client.ts';
 import { createExchange, type ExchangeContext } from './exchange.ts';
 import { listen } from './listen.ts';
@@ -23,6 +24,8 @@ import type { FromWorker, PinnedWorkerData, ToWorker } from './messages.ts';
 const SILENT_WHILE_DRAINING_MS = 1_000;
 /** How often the event-loop delay is sampled for the spill-over decision, in ms. */
 const LOOP_SAMPLE_MS = 10;
+/** How often the event loop stamps its heartbeat for the supervisor's watchdog, in ms. */
+const HEARTBEAT_MS = 50;
 
 const port = parentPort;
 if (port === null) throw new Error('pinned-worker.ts runs only as a worker thread');
@@ -39,6 +42,8 @@ if (table !== null) startServing(table);
 
 function startServing(table: ExchangeContext['table']): void {
   const pool = data.pool === null ? null : new PoolClient(data.pool);
+  const state = new IsolateState(data.state.buffer, data.state.epoch);
+  const loopLimit = longestTimeout(table.routes, data.handlerTimeout);
   const ctx: ExchangeContext = {
     table,
     bodyLimit: data.bodyLimit,
@@ -52,11 +57,20 @@ function startServing(table: ExchangeContext['table']): void {
     pool,
     spillInFlight: data.spillInFlight,
     spillLoopDelay: data.spillLoopDelay,
+    maxInFlight: data.maxInFlight,
+    state,
+    loopLimit,
     loopDelay: 0,
     inFlight: 0,
     received: 0,
     draining: false,
   };
+  // Proof that this event loop turns: the supervisor's watchdog replaces the worker when the
+  // stamp goes stale for longer than `loopLimit` (outside a handler's synchronous part, which it
+  // judges by that route's own timeout).
+  state.setLoopLimit(data.index, loopLimit);
+  state.heartbeat(data.index);
+  setInterval(() => state.heartbeat(data.index), HEARTBEAT_MS).unref();
   if (pool !== null) {
     // The event-loop delay: how late a timer fires. It decays by half per sample, so one long
     // block counts for a few samples and then fades.
@@ -169,4 +183,15 @@ function startServing(table: ExchangeContext['table']): void {
     // The supervisor terminates this thread on `drained`.
     send({ type: 'drained', forced, received: ctx.received, unanswered: ctx.inFlight });
   }
+}
+
+/**
+ * The longest time any request may legitimately keep this event loop busy: the longest of the
+ * default handler timeout and every route's own, ignoring routes with none (0), which lift the
+ * limit while they run instead. 0 when nothing has a timeout.
+ */
+function longestTimeout(routes: readonly { readonly timeout: number | undefined }[], handlerTimeout: number): number {
+  let longest = handlerTimeout;
+  for (const route of routes) if (route.timeout !== undefined && route.timeout > longest) longest = route.timeout;
+  return longest;
 }

@@ -8,7 +8,7 @@
  *           (a respawn that fails is `down` too, and is retried with a longer backoff)
  *   stuck:  the watchdog sees an isolate inside one handler's synchronous code longer than that
  *           route's timeout, or its event loop blocked (a stale heartbeat) longer than
- *           `handlerTimeout` (pool-state.ts) ──► terminates it ──► as for a crash
+ *           `handlerTimeout` (isolate-state.ts) ──► terminates it ──► as for a crash
  *
  * Generations make the messages idempotent: a pinned worker that starts while a replacement is
  * booting links to the new rings at once, and ignores the `up` that follows for the same
@@ -21,20 +21,16 @@ import type { ResolvedOptions } from '../config/options.ts';
 import type { Logger } from '../core/log.ts';
 import { err, ok, type Result } from '../core/result.ts';
 import { createDoorbells } from '../executor/doorbell.ts';
-import { createPoolState, PoolState } from '../executor/pool-state.ts';
+import { createIsolateState, IsolateState } from '../executor/isolate-state.ts';
 import type { ToPooled } from '../executor/pooled-isolate.ts';
 import { createRingPair, slotsPerIsolate, type PoolLinkData, type PooledIsolateData, type RingPair } from '../executor/topology.ts';
 import type { FromWorker } from './messages.ts';
-import { RestartBackoff, routeMismatch, sameRoutes, waitFor, type StartError } from './worker-lifecycle.ts';
+import { RestartBackoff, routeMismatch, sameRoutes, stuckReason, waitFor, WATCHDOG_INTERVAL_MS, type StartError } from './worker-lifecycle.ts';
 
 const POOLED_URL = new URL(`../executor/pooled-isolate${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
 /** How long a pooled isolate's onShutdown hooks may take, in ms. */
 const SHUTDOWN_HOOKS_MS = 5_000;
-/** How often the watchdog looks for isolates stuck past their handler's timeout, in ms. */
-const WATCHDOG_INTERVAL_MS = 100;
-/** How far past its timeout a synchronous handler may run before its isolate is replaced, in ms. */
-const WATCHDOG_GRACE_MS = 50;
 
 export interface PoolEvents {
   /**
@@ -75,12 +71,14 @@ export class PoolSupervisor {
   readonly #rings: RingPair[][];
   readonly #doorbells: SharedArrayBuffer;
   readonly #stateBuffer: SharedArrayBuffer;
-  readonly #state: PoolState;
+  readonly #state: IsolateState;
   readonly #epoch = Date.now();
   #routes: readonly RouteInfo[] = [];
   #started = false;
   #watchdog: NodeJS.Timeout | null = null;
   #closed = false;
+  /** Isolates lost while serving (each is replaced). */
+  #restarts = 0;
 
   constructor(appUrl: string, options: ResolvedOptions, pinnedCount: number, log: Logger, events: PoolEvents) {
     this.#appUrl = appUrl;
@@ -94,8 +92,8 @@ export class PoolSupervisor {
       Array.from({ length: isolates }, () => createRingPair(options.poolRingSize)),
     );
     this.#doorbells = createDoorbells(pinnedCount + isolates);
-    this.#stateBuffer = createPoolState(isolates);
-    this.#state = new PoolState(this.#stateBuffer, this.#epoch);
+    this.#stateBuffer = createIsolateState(isolates);
+    this.#state = new IsolateState(this.#stateBuffer, this.#epoch);
     this.#slots = Array.from({ length: isolates }, (_, index) => ({
       index,
       worker: null,
@@ -108,6 +106,11 @@ export class PoolSupervisor {
       generation: 0,
       replacing: false,
     }));
+  }
+
+  /** Isolates lost while serving and replaced (or being replaced). */
+  get restarts(): number {
+    return this.#restarts;
   }
 
   /** Thread ids of the pooled isolates serving now. */
@@ -249,6 +252,7 @@ export class PoolSupervisor {
 
   /** The isolate is gone: tell the pinned workers, and replace it after a backoff. */
   #lost(slot: PooledSlot, threadId: number, reason: string): void {
+    this.#restarts++;
     const delay = slot.backoff.next(Date.now() - slot.readyAt);
     this.#log.warn(
       `↻ Pooled isolate ${slot.index} (thread ${threadId}) ${reason}; its tasks in flight answer 503; replacing it in ${delay} ms`,
@@ -305,15 +309,9 @@ export class PoolSupervisor {
   #watch(): void {
     for (const slot of this.#slots) {
       if (!slot.ready || slot.worker === null || slot.killedFor !== null) continue;
-      const overrun = this.#state.overrun(slot.index);
-      const blocked = this.#state.loopOverrun(slot.index);
-      if (overrun > WATCHDOG_GRACE_MS) {
-        slot.killedFor = `was stuck in a handler's synchronous code ${overrun} ms past its timeout`;
-      } else if (blocked > WATCHDOG_GRACE_MS) {
-        slot.killedFor = `had its event loop blocked ${blocked} ms past the timeout of the tasks it was running`;
-      } else {
-        continue;
-      }
+      const reason = stuckReason(this.#state, slot.index, this.#routes);
+      if (reason === null) continue;
+      slot.killedFor = reason;
       void slot.worker.terminate();
     }
   }

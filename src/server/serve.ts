@@ -31,6 +31,12 @@ export interface Server {
   readonly workerThreadIds: readonly number[];
   /** Thread ids of the pooled isolates serving now. */
   readonly pooledThreadIds: readonly number[];
+  /**
+   * Isolates replaced since the server started, by kind: a crash, `process.exit`, running out of
+   * memory, or the watchdog cutting a loop blocked past its handler's timeout. User code that
+   * throws or rejects never counts here: it answers 500 and the isolate lives on.
+   */
+  readonly restarts: { readonly pinned: number; readonly pooled: number };
   /** Graceful shutdown: stop accepting, let in-flight requests finish within `gracePeriod`. */
   close(): Promise<void>;
 }
@@ -70,6 +76,9 @@ export async function serve(appModule: string | URL, options?: ServeOptions): Pr
     },
     get pooledThreadIds() {
       return supervisor.pooledThreadIds;
+    },
+    get restarts() {
+      return supervisor.restarts;
     },
     async close() {
       signalCleanup();

@@ -10,6 +10,9 @@
  *            (acceptor mode: the supervisor binds; pinned workers just wait for sockets)
  *   crash:   a pinned worker exits ──► log ──► fresh pool rings for it ──► respawn after a
  *            backoff ──► same checks ──► listen
+ *   stuck:   the watchdog sees a pinned worker's event loop blocked past the running handler's
+ *            timeout (isolate-state.ts) ──► terminates it, which closes its listening socket
+ *            (the kernel stops handing it connections) and cuts its requests ──► as for a crash
  *   close:   shutdown to every pinned worker ──► each drains within the grace period ──► then
  *            the pooled isolates, whose tasks all belonged to drained requests, are stopped
  */
@@ -24,9 +27,10 @@ import type { Logger } from '../core/log.ts';
 import { err, ok, type Result } from '../core/result.ts';
 import { listen } from './listen.ts';
 import type { FromWorker, ListenMode, PinnedWorkerData, ToWorker } from './messages.ts';
+import { createIsolateState, IsolateState } from '../executor/isolate-state.ts';
 import type { RingPair } from '../executor/topology.ts';
 import { PoolSupervisor } from './pool-supervisor.ts';
-import { RestartBackoff, routeMismatch, sameRoutes, waitFor, type StartError } from './worker-lifecycle.ts';
+import { RestartBackoff, routeMismatch, sameRoutes, stuckReason, waitFor, WATCHDOG_INTERVAL_MS, type StartError } from './worker-lifecycle.ts';
 
 export type { StartError } from './worker-lifecycle.ts';
 
@@ -47,7 +51,7 @@ export interface WorkerEvent {
   readonly port: number;
   /** Exit code, for `fasterapi:worker:exit` of a pinned worker. */
   readonly exitCode?: number;
-  /** Why it stopped, for `fasterapi:worker:exit` of a pooled isolate. */
+  /** Why it stopped, for `fasterapi:worker:exit` of a pooled isolate, and of a pinned worker the watchdog terminated. */
   readonly reason?: string;
 }
 
@@ -61,6 +65,10 @@ interface Slot {
   readyAt: number;
   readonly backoff: RestartBackoff;
   restartTimer: NodeJS.Timeout | null;
+  /** Why the watchdog terminated it, for the log line; null when it was not. */
+  killedFor: string | null;
+  /** Requests in flight when the watchdog terminated it: all cut. */
+  cut: number;
 }
 
 export class Supervisor {
@@ -75,6 +83,13 @@ export class Supervisor {
   #acceptor: net.Server | null = null;
   #nextAcceptor = 0;
   #closing: Promise<void> | null = null;
+  /** Pinned workers lost while serving (each is restarted); pooled replacements are counted by the pool. */
+  #pinnedRestarts = 0;
+  /** Each pinned worker's heartbeat and running handler, written by the worker, read by the watchdog. */
+  readonly #stateBuffer: SharedArrayBuffer;
+  readonly #epoch = Date.now();
+  readonly #state: IsolateState;
+  #watchdog: NodeJS.Timeout | null = null;
 
   constructor(appUrl: string, options: ResolvedOptions, mode: ListenMode, log: Logger) {
     this.#appUrl = appUrl;
@@ -88,7 +103,11 @@ export class Supervisor {
       readyAt: 0,
       backoff: new RestartBackoff(),
       restartTimer: null,
+      killedFor: null,
+      cut: 0,
     }));
+    this.#stateBuffer = createIsolateState(options.pinnedWorkers);
+    this.#state = new IsolateState(this.#stateBuffer, this.#epoch);
     this.#pool =
       options.pooledWorkers === 0
         ? null
@@ -125,6 +144,10 @@ export class Supervisor {
   get pooledThreadIds(): number[] {
     return this.#pool?.threadIds ?? [];
   }
+  /** Isolates lost while serving and replaced (or being replaced), by kind. */
+  get restarts(): { pinned: number; pooled: number } {
+    return { pinned: this.#pinnedRestarts, pooled: this.#pool?.restarts ?? 0 };
+  }
   /** Task slots per pooled isolate. */
   get poolSlots(): readonly number[] {
     return this.#pool?.taskSlots ?? [];
@@ -156,7 +179,7 @@ export class Supervisor {
       if (!bound.ok) return this.#abort(bound.error);
       this.#acceptor = acceptor;
       this.#port = bound.value;
-      return this.#listenAll(this.#slots, deadline);
+      return this.#watchOnce(await this.#listenAll(this.#slots, deadline));
     }
 
     // reusePort lets any other SO_REUSEPORT socket of this user share the port, silently
@@ -174,7 +197,36 @@ export class Supervisor {
     const firstBound = await this.#listen(first, deadline);
     if (!firstBound.ok) return this.#abort(firstBound.error);
     this.#port = firstBound.value;
-    return this.#listenAll(rest, deadline);
+    return this.#watchOnce(await this.#listenAll(rest, deadline));
+  }
+
+  /** Once every pinned worker serves, the watchdog starts looking for stuck ones. */
+  #watchOnce(started: Result<void, StartError>): Result<void, StartError> {
+    if (started.ok && this.#watchdog === null) {
+      this.#watchdog = setInterval(() => this.#watch(), WATCHDOG_INTERVAL_MS);
+      this.#watchdog.unref();
+    }
+    return started;
+  }
+
+  /**
+   * Replaces pinned workers stuck past their handler's timeout. A blocked event loop cannot be
+   * interrupted from inside, and while it is blocked the kernel keeps handing new connections to
+   * its listening socket (SO_REUSEPORT hashes them over every socket in the group), where they
+   * would wait for nothing. Terminating the thread stops its JavaScript and closes its sockets:
+   * from then on new connections reach the live workers only. What the worker had in flight is
+   * cut, and so are connections still in its accept queue (the kernel resets them, unless
+   * `net.ipv4.tcp_migrate_req` is 1, when it moves them to another worker).
+   */
+  #watch(): void {
+    for (const slot of this.#slots) {
+      if (!slot.ready || slot.worker === null || slot.killedFor !== null) continue;
+      const reason = stuckReason(this.#state, slot.index, this.#routes);
+      if (reason === null) continue;
+      slot.killedFor = reason;
+      slot.cut = this.#state.load(slot.index);
+      void slot.worker.terminate();
+    }
   }
 
   /** Graceful shutdown: every pinned worker drains within the grace period, then exits. Idempotent. */
@@ -190,6 +242,7 @@ export class Supervisor {
   }
 
   async #shutdown(): Promise<void> {
+    if (this.#watchdog !== null) clearInterval(this.#watchdog);
     this.#acceptor?.close();
     const grace = this.#options.gracePeriod;
     const totals = { received: 0, unanswered: 0, forced: 0 };
@@ -232,6 +285,7 @@ export class Supervisor {
 
   async #abort(error: StartError): Promise<Result<void, StartError>> {
     this.#closing = Promise.resolve();
+    if (this.#watchdog !== null) clearInterval(this.#watchdog);
     this.#acceptor?.close();
     await Promise.all([...this.#slots.map((slot) => slot.worker?.terminate()), this.#pool?.close()]);
     return err(error);
@@ -261,11 +315,16 @@ export class Supervisor {
       exposeErrors: o.exposeErrors,
       spillInFlight: o.spillInFlight,
       spillLoopDelay: o.spillLoopDelay,
+      maxInFlight: o.maxInFlight,
+      state: { buffer: this.#stateBuffer, epoch: this.#epoch },
       pool: this.#pool?.linkFor(slot.index) ?? null,
     };
+    // Nothing the last worker in this slot published may be read as this one's.
+    this.#state.reset(slot.index);
     const worker = new Worker(WORKER_URL, { workerData: data, name: `fasterapi-pinned-${slot.index}` });
     slot.worker = worker;
     slot.ready = false;
+    slot.killedFor = null;
     // `worker.threadId` reads -1 once the thread has exited, so it is kept for the exit log.
     const threadId = worker.threadId;
     worker.on('exit', (code) => this.#onExit(slot, worker, threadId, code));
@@ -297,11 +356,22 @@ export class Supervisor {
     slot.ready = false;
     slot.worker = null;
     if (this.#closing !== null || !wasReady) return;
-    publish(workerExitChannel, { kind: 'pinned', index: slot.index, threadId, port: this.#port, exitCode: code });
+    this.#pinnedRestarts++;
+    const reason = slot.killedFor;
+    publish(workerExitChannel, {
+      kind: 'pinned',
+      index: slot.index,
+      threadId,
+      port: this.#port,
+      exitCode: code,
+      ...(reason === null ? {} : { reason }),
+    });
     const delay = slot.backoff.next(Date.now() - slot.readyAt);
-    this.#log.warn(
-      `↻ Pinned worker ${slot.index} (thread ${threadId}) exited with code ${code}; restarting in ${delay} ms (the other workers keep serving)`,
-    );
+    const what =
+      reason === null
+        ? `exited with code ${code}`
+        : `${reason}, so the watchdog terminated it; ${slot.cut} request(s) in flight on it were cut`;
+    this.#log.warn(`↻ Pinned worker ${slot.index} (thread ${threadId}) ${what}; restarting in ${delay} ms (the other workers keep serving)`);
     this.#scheduleRestart(slot, delay);
   }
 

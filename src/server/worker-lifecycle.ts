@@ -5,6 +5,7 @@
 
 import type { Worker } from 'node:worker_threads';
 import { routeLabel, type RouteInfo } from '../app/app.ts';
+import type { IsolateState } from '../executor/isolate-state.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { err, ok, type Result } from '../core/result.ts';
 import type { FromWorker } from './messages.ts';
@@ -76,6 +77,29 @@ export function routeMismatch(label: string, expected: readonly RouteInfo[], got
       `${label} built a different route table from pinned worker 0; routes must be registered the same way ` +
       `in every isolate (at module level, not depending on timing or randomness).\n  pinned worker 0: ${show(expected)}\n  ${label}: ${show(got)}`,
   };
+}
+
+/** How often the watchdogs look for isolates stuck past their handler's timeout, in ms. */
+export const WATCHDOG_INTERVAL_MS = 100;
+/** How far past its timeout an isolate may stay blocked before it is replaced, in ms. */
+export const WATCHDOG_GRACE_MS = 50;
+
+/**
+ * Why isolate `index` must be replaced, or null: it has been inside one handler's synchronous
+ * code past that route's timeout (plus the grace), or its event loop has not stamped its
+ * heartbeat for longer than the timeouts of what it runs (CPU-bound code after an `await`, a
+ * hook that loops). A route with `timeout: 0` is never cut. Both watchdogs, pinned and pooled,
+ * judge by this one rule.
+ */
+export function stuckReason(state: IsolateState, index: number, routes: readonly RouteInfo[]): string | null {
+  const overrun = state.overrun(index);
+  if (overrun > WATCHDOG_GRACE_MS) {
+    const route = routes[state.busyRoute(index)];
+    return `was stuck in the synchronous code of ${route === undefined ? 'a handler' : routeLabel(route)} ${overrun} ms past its timeout`;
+  }
+  const blocked = state.loopOverrun(index);
+  if (blocked > WATCHDOG_GRACE_MS) return `had its event loop blocked ${blocked} ms past the timeout of what it was running`;
+  return null;
 }
 
 /** Restart delays that double while an isolate keeps dying young, from 100 ms up to 10 s. */

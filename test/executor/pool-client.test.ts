@@ -10,7 +10,7 @@ import { decodeRequest, recordKind, recordTaskId, RecordKind, type PoolRequest }
 import { createDoorbells } from '../../src/executor/doorbell.ts';
 import { RING_DATA, RING_HEAD, RING_TAIL } from '../../src/executor/layout.ts';
 import { PoolClient } from '../../src/executor/pool-client.ts';
-import { createPoolState } from '../../src/executor/pool-state.ts';
+import { createIsolateState } from '../../src/executor/isolate-state.ts';
 import { RingConsumer } from '../../src/executor/ring.ts';
 import { createRingPair, type RingPair } from '../../src/executor/topology.ts';
 
@@ -22,7 +22,7 @@ function client(pair: RingPair, generation = 0): PoolClient {
     generations: [generation],
     doorbells: createDoorbells(2),
     pinnedCount: 1,
-    state: createPoolState(1),
+    state: createIsolateState(1),
     epoch: Date.now(),
     slots: [1],
     queueLimit: 1_000,

@@ -49,6 +49,7 @@ const DOCUMENTED_DEFAULTS: typeof DEFAULTS = {
   handlerTimeout: 30_000,
   spillInFlight: 1024,
   spillLoopDelay: 50,
+  maxInFlight: 1024,
   poolQueueLimit: 64,
   poolRingSize: 262_144,
   poolPoll: 0,

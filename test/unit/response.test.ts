@@ -375,7 +375,16 @@ describe('toOutgoing: invalid status', () => {
     res.status = '200' as unknown as number;
     assert.deepEqual(invalid(undefined, res), {
       code: 'FA_ERR_HANDLER',
-      message: 'invalid response status 200 (expected 200-599)',
+      message: "invalid response status '200' (expected 200-599)",
+    });
+  });
+
+  test('a status that cannot even be printed is described, not thrown', () => {
+    const res = new Response();
+    res.status = Object.create(null) as number;
+    assert.deepEqual(invalid(undefined, res), {
+      code: 'FA_ERR_HANDLER',
+      message: 'invalid response status [Object: null prototype] {} (expected 200-599)',
     });
   });
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { test } from 'node:test';
-import { createPoolState, PoolState } from '../../src/executor/pool-state.ts';
+import { createIsolateState, IsolateState } from '../../src/executor/isolate-state.ts';
 
 test('load, busy time and heartbeat are published per isolate', async () => {
-  const state = new PoolState(createPoolState(2), Date.now());
+  const state = new IsolateState(createIsolateState(2), Date.now());
   state.setLoad(1, 7);
   assert.equal(state.load(0), 0);
   assert.equal(state.load(1), 7);
@@ -34,7 +34,7 @@ test('load, busy time and heartbeat are published per isolate', async () => {
 
 test('times stay right across the Int32 wrap of the clock (a pool up for 24.8 days)', async () => {
   // The pool's clock is 10 ms before it wraps from 2^31 - 1 to -2^31.
-  const state = new PoolState(createPoolState(1), Date.now() - (2 ** 31 - 10));
+  const state = new IsolateState(createIsolateState(1), Date.now() - (2 ** 31 - 10));
   state.enterHandler(0, 5);
   state.heartbeat(0);
   state.setLoopLimit(0, 5);

@@ -1,0 +1,122 @@
+/**
+ * Admission control: every queue is bounded, also without a pool. Past `maxInFlight` requests on
+ * a pinned worker, what cannot spill to the pool answers 503 with Retry-After at once; what is
+ * admitted is served, and each response belongs to its request. A pooled isolate bounds its own
+ * queue too, whatever the pinned workers that feed it believe.
+ */
+
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import http2 from 'node:http2';
+import { test } from 'node:test';
+import { startTestServer } from '../helpers/server.ts';
+
+const APP = new URL('../fixtures/apps/runaway.ts', import.meta.url);
+
+interface Answer {
+  readonly id: number;
+  readonly status: number;
+  readonly retryAfter: string | undefined;
+  readonly body: string;
+}
+
+/** `count` concurrent GETs of `path?id=i` as streams of one h2c session; rejects if any hangs. */
+async function burstH2(port: number, path: string, count: number): Promise<Answer[]> {
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  try {
+    return await Promise.all(
+      Array.from({ length: count }, (_, id) =>
+        new Promise<Answer>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`request ${id} hung`)), 10_000);
+          const stream = session.request({ ':path': `${path}&id=${id}` });
+          let body = '';
+          let status = 0;
+          let retryAfter: string | undefined;
+          stream.setEncoding('utf8');
+          stream.on('response', (h) => {
+            status = h[':status'] ?? 0;
+            retryAfter = h['retry-after'] as string | undefined;
+          });
+          stream.on('data', (chunk: string) => (body += chunk));
+          stream.on('end', () => {
+            clearTimeout(timer);
+            resolve({ id, status, retryAfter, body });
+          });
+          stream.on('error', reject);
+        }),
+      ),
+    );
+  } finally {
+    session.close();
+  }
+}
+
+/** `count` concurrent GETs, each on a fresh HTTP/1.1 connection (so the kernel spreads them over the workers). */
+function burstH1(port: number, path: string, count: number): Promise<Answer[]> {
+  return Promise.all(
+    Array.from({ length: count }, (_, id) =>
+      new Promise<Answer>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`request ${id} hung`)), 10_000);
+        http
+          .get({ host: '127.0.0.1', port, path: `${path}&id=${id}`, agent: false }, (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => (body += chunk));
+            res.on('end', () => {
+              clearTimeout(timer);
+              resolve({ id, status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body });
+            });
+          })
+          .on('error', reject);
+      }),
+    ),
+  );
+}
+
+/** Checks the split: `served` answered 200 with their own request's id, the rest 503 + Retry-After. */
+function assertSplit(answers: readonly Answer[], served: number): void {
+  const ok = answers.filter((a) => a.status === 200);
+  const shed = answers.filter((a) => a.status === 503);
+  assert.equal(ok.length, served, `served ${ok.length}, shed ${shed.length}, other ${answers.length - ok.length - shed.length}`);
+  assert.equal(shed.length, answers.length - served);
+  for (const a of ok) assert.equal(a.body, `slow ${a.id}`, 'each response belongs to its request');
+  for (const a of shed) {
+    assert.equal(a.retryAfter, '1');
+    assert.deepEqual(JSON.parse(a.body), { detail: 'The server is overloaded; retry later' });
+  }
+}
+
+test('without a pool: 100 concurrent slow requests past maxInFlight 8 — exactly 8 served, 92 shed with 503', async () => {
+  const server = await startTestServer({ pinnedWorkers: 1, pooledWorkers: 0, maxInFlight: 8 }, APP);
+  try {
+    assertSplit(await burstH2(server.port, '/slow?ms=1000', 100), 8);
+    // The bound is on requests in flight, not a budget: once they are answered, it admits again.
+    assertSplit(await burstH2(server.port, '/slow?ms=300', 8), 8);
+  } finally {
+    await server.close();
+  }
+});
+
+test('with a pool: past maxInFlight a route that may spill goes to an idle pooled slot; one that may not is shed', async () => {
+  // Spilling on event-loop delay is switched off, so only the in-flight count decides.
+  const server = await startTestServer({ pinnedWorkers: 1, pooledWorkers: 1, maxInFlight: 8, spillLoopDelay: 60_000 }, APP);
+  try {
+    // 8 inline, 1 spilled to the pool's only slot, 41 shed.
+    assertSplit(await burstH2(server.port, '/slow?ms=1000', 50), 9);
+    // `pool: false`: nothing spills.
+    assertSplit(await burstH2(server.port, '/slow-inline?ms=1000', 50), 8);
+  } finally {
+    await server.close();
+  }
+});
+
+test('a pooled isolate bounds its own queue, fed by two pinned workers: exactly slots + poolQueueLimit served', async () => {
+  const server = await startTestServer({ pinnedWorkers: 2, pooledWorkers: 1, poolQueueLimit: 2 }, APP);
+  try {
+    // One slot running and two queued, each 1.5 s: the three run one after another.
+    const answers = await burstH1(server.port, '/pool-slow?ms=1500', 30);
+    assertSplit(answers, 3);
+  } finally {
+    await server.close();
+  }
+});
