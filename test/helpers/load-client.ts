@@ -46,6 +46,11 @@ export interface LoadCounts {
   timeout: number;
   connectionsOpened: number;
   connectionsRefused: number;
+  /**
+   * 200 responses whose body does not end with their own request's `x-request-id` (the load app
+   * echoes it): a response delivered to the wrong request. Must always be 0.
+   */
+  mismatched: number;
   /** Time of each failed request (5xx, truncated, reset, timeout, unanswered), ms since `began`. */
   failureTimes: number[];
 }
@@ -71,6 +76,7 @@ export function startLoad(options: LoadOptions): Load {
     timeout: 0,
     connectionsOpened: 0,
     connectionsRefused: 0,
+    mismatched: 0,
     failureTimes: [],
   };
   const began = performance.now();
@@ -80,6 +86,11 @@ export function startLoad(options: LoadOptions): Load {
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.ClientHttp2Session>();
   let idle: (() => void) | null = null;
+  let nextId = 1;
+  /** Counts a 200 whose body is not its own request's (see `mismatched`). */
+  const check = (status: number, body: string, id: number): void => {
+    if (status === 200 && !body.endsWith(` ${id}`)) counts.mismatched++;
+  };
 
   const done = (bucket: 'truncated' | 'unanswered' | 'reset' | 'timeout' | 'refused' | number): void => {
     inFlight--;
@@ -97,7 +108,7 @@ export function startLoad(options: LoadOptions): Load {
     if (!running) return;
     const socket = net.connect(options.port, '127.0.0.1');
     let buffer = '';
-    let pending: { answered: boolean; timer: NodeJS.Timeout } | null = null;
+    let pending: { answered: boolean; timer: NodeJS.Timeout; id: number } | null = null;
     let closeAfter = false;
     const send = (): void => {
       if (!running || closeAfter || socket.destroyed) {
@@ -111,8 +122,9 @@ export function startLoad(options: LoadOptions): Load {
         done('timeout');
         socket.destroy();
       }, timeoutMs);
-      pending = { answered: false, timer };
-      socket.write(`GET ${options.path('h1')} HTTP/1.1\r\nHost: load\r\n\r\n`);
+      const id = nextId++;
+      pending = { answered: false, timer, id };
+      socket.write(`GET ${options.path('h1')} HTTP/1.1\r\nHost: load\r\nX-Request-Id: ${id}\r\n\r\n`);
     };
     socket.setEncoding('latin1');
     socket.on('connect', () => {
@@ -131,8 +143,10 @@ export function startLoad(options: LoadOptions): Load {
         if (buffer.length < end + 4 + length) return;
         const status = Number(head.slice(9, 12));
         closeAfter ||= /\r\nconnection: close/i.test(head);
+        const body = buffer.slice(end + 4, end + 4 + length);
         buffer = buffer.slice(end + 4 + length);
         if (pending === null) return;
+        check(status, body, pending.id);
         clearTimeout(pending.timer);
         pending = null;
         done(status);
@@ -192,8 +206,10 @@ export function startLoad(options: LoadOptions): Load {
       };
       const timer = setTimeout(() => settle('timeout'), timeoutMs);
       let req: http2.ClientHttp2Stream;
+      const id = nextId++;
+      let body = '';
       try {
-        req = session.request({ ':path': options.path('h2') });
+        req = session.request({ ':path': options.path('h2'), 'x-request-id': String(id) });
       } catch {
         settle('refused'); // the session is going away: the request never left
         return;
@@ -202,8 +218,12 @@ export function startLoad(options: LoadOptions): Load {
         answered = true;
         status = Number(h[':status']);
       });
-      req.on('data', () => {});
-      req.on('end', () => settle(answered ? status : 'truncated'));
+      req.setEncoding('latin1');
+      req.on('data', (chunk: string) => (body += chunk));
+      req.on('end', () => {
+        if (answered) check(status, body, id);
+        settle(answered ? status : 'truncated');
+      });
       req.on('error', () => {});
       req.on('close', () => {
         if (settled) return;

@@ -40,7 +40,7 @@ describe('odd values from user code', () => {
   after(() => server.close());
 
   test('the matrix covers every kind at every site, inline and pooled', () => {
-    assert.ok(ODD_KINDS.length >= 19, `${ODD_KINDS.length} kinds`);
+    assert.ok(ODD_KINDS.length >= 20, `${ODD_KINDS.length} kinds`);
     assert.equal(FAILING_PATHS.length, ODD_KINDS.length * (HANDLER_SITES.length * 2 + HOOK_SITES.length));
   });
 
@@ -65,6 +65,22 @@ describe('odd values from user code', () => {
       assert.deepEqual(server.restarts, { pinned: 0, pooled: 0 });
     });
   }
+
+  test('a handler that returns a Proxy whose every access throws answers 500, sync or async', async () => {
+    const client = createClient('h1', server.port);
+    try {
+      for (const kind of ['revoked-proxy', 'trap-proxy', 'thenless-proxy']) {
+        for (const path of [`/inline/returns/${kind}`, `/inline/returns-async/${kind}`, `/pool/returns/${kind}`, `/pool/returns-async/${kind}`]) {
+          const res = await client.request(path);
+          assert.equal(res.status, 500, path);
+          assert.match(errorIdOf(res.text()) ?? '', UUID, path);
+        }
+      }
+    } finally {
+      await client.close();
+    }
+    assert.deepEqual(server.restarts, { pinned: 0, pooled: 0 });
+  });
 
   test('a streamed body that fails is cut, not passed off as whole, and the worker lives on', async () => {
     for (const kind of ODD_KINDS) {

@@ -121,6 +121,7 @@ describe('bad input', () => {
     [['serve', BANNER_APP, '--log-level', 'loud'], /--log-level/],
     [['serve', BANNER_APP, '--pooled-isolates', '3', '--pooled', '2'], /--pooled-isolates \(3\) cannot exceed --pooled \(2\)/],
     [['serve', BANNER_APP, '--body-limit', 'lots'], /--body-limit/],
+    [['serve', BANNER_APP, '--max-in-flight', '0'], /--max-in-flight.*from 1 to 1000000, got 0/],
     [['serve', BANNER_APP, '--tls-cert', 'cert.pem'], /--tls-cert needs --tls-key/],
     [['serve', BANNER_APP, '--port'], /--port needs a value/],
     [['serve'], /missing app module/],

@@ -78,6 +78,7 @@ test(`${(H1 + H2).toLocaleString('en')} concurrent connections (${H1} HTTP/1.1 +
     assert.equal(counts.connectionsOpened, H1 + H2, 'no connection had to be reopened');
     assert.equal(counts.connectionsRefused, 0);
     assert.equal(totalAccounted(counts), counts.sent);
+    assert.equal(counts.mismatched, 0, 'every response belongs to its request');
     assert.deepEqual(Object.keys(counts.byStatus), ['200']);
     assert.equal(counts.byStatus[200], counts.sent, 'zero errors');
     assert.ok(counts.sent > (H1 + H2) * 3, 'requests flowed on every connection');

@@ -56,6 +56,7 @@ test('random kills of pinned workers and pooled isolates during load: only their
         `unanswered ${counts.unanswered}, truncated ${counts.truncated}, reset ${counts.reset}, refused ${counts.refused}, timeout ${counts.timeout}`,
     );
     assert.equal(totalAccounted(counts), counts.sent, 'every request has an outcome');
+    assert.equal(counts.mismatched, 0, 'every response belongs to its request');
     assert.equal(counts.timeout, 0, 'nothing hung');
     assert.deepEqual(
       Object.keys(counts.byStatus).filter((s) => s !== '200' && s !== '503'),

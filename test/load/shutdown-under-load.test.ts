@@ -54,6 +54,7 @@ test('SIGTERM during load: nothing the server took is lost', async (t) => {
     assert.ok(exitedAfter < 8_000, 'within the grace period');
     assert.doesNotMatch(finished.stderr, /cut at the end of the grace period/, 'no connection was cut');
     assert.equal(totalAccounted(counts), counts.sent, 'every request has an outcome');
+    assert.equal(counts.mismatched, 0, 'every response belongs to its request');
     assert.deepEqual(Object.keys(counts.byStatus), ['200'], 'only complete 200s were answered');
     assert.ok(counts.byStatus[200]! > answeredBefore, 'requests in flight at SIGTERM were answered while the server drained');
     assert.equal(counts.truncated, 0, 'no response was cut short');

@@ -117,6 +117,7 @@ describe('resolveOptions: defaults', () => {
       handlerTimeout: 0,
       spillInFlight: 0,
       spillLoopDelay: 5,
+      maxInFlight: 1,
       poolQueueLimit: 0,
       poolRingSize: 4096,
       poolPoll: 150,
@@ -182,6 +183,14 @@ describe('resolveOptions: the pool', () => {
   test('an explicit pooledIsolates up to pooledWorkers is kept', () => {
     assert.equal(resolved({ pooledWorkers: 6, pooledIsolates: 1 }).pooledIsolates, 1);
     assert.equal(resolved({ pooledWorkers: 6, pooledIsolates: 6 }).pooledIsolates, 6);
+  });
+
+  test('maxInFlight admits at least one request: 1 is the smallest, 0 an error naming it', () => {
+    assert.equal(resolved({ maxInFlight: 1 }).maxInFlight, 1);
+    assert.equal(resolved({ maxInFlight: 1_000_000 }).maxInFlight, 1_000_000);
+    assert.equal(failure({ maxInFlight: 0 }).option, 'maxInFlight');
+    assert.equal(failure({ maxInFlight: 1_000_001 }).option, 'maxInFlight');
+    assert.equal(failure({ maxInFlight: 1.5 }).option, 'maxInFlight');
   });
 
   test('pooledIsolates without pooledWorkers is an error', () => {
