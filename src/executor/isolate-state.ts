@@ -18,9 +18,16 @@ export class IsolateState {
   /** `Date.now()` when the state was created; busy times are stored relative to it (fits 24 days in an Int32, and wraps safely). */
   readonly #epoch: number;
 
+  /** The busy limit and route this thread last stored, per index (see `enterHandler`). */
+  readonly #lastLimit: Int32Array;
+  readonly #lastRoute: Int32Array;
+
   constructor(buffer: SharedArrayBuffer, epoch: number) {
     this.#words = new Int32Array(buffer);
     this.#epoch = epoch;
+    const isolates = this.#words.length / ISOLATE_STATE_STRIDE;
+    this.#lastLimit = new Int32Array(isolates);
+    this.#lastRoute = new Int32Array(isolates);
   }
 
   // ── written by isolate `index` only ──
@@ -33,9 +40,18 @@ export class IsolateState {
   enterHandler(index: number, limitMs: number, routeId = -1): void {
     const base = index * ISOLATE_STATE_STRIDE;
     // The limit and route are stored first: a watchdog that sees `busySince` (seq-cst, like every
-    // Atomics operation) also sees the limit and route that go with it.
-    Atomics.store(this.#words, base + ISOLATE_BUSY_LIMIT, limitMs);
-    Atomics.store(this.#words, base + ISOLATE_BUSY_ROUTE, routeId + 1);
+    // Atomics operation) also sees the limit and route that go with it. They are stored only when
+    // they change (the writer's own last values, kept locally), so a run of requests to one route
+    // costs one store in and one out; only the isolate itself writes them, and its replacement
+    // starts with words cleared by `reset` and a fresh cache.
+    if (this.#lastLimit[index] !== limitMs) {
+      Atomics.store(this.#words, base + ISOLATE_BUSY_LIMIT, limitMs);
+      this.#lastLimit[index] = limitMs;
+    }
+    if (this.#lastRoute[index] !== routeId + 1) {
+      Atomics.store(this.#words, base + ISOLATE_BUSY_ROUTE, routeId + 1);
+      this.#lastRoute[index] = routeId + 1;
+    }
     Atomics.store(this.#words, base + ISOLATE_BUSY_SINCE, this.#now() | 1);
   }
 

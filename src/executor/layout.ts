@@ -34,7 +34,8 @@ export const DOORBELL_STRIDE = CACHE_LINE / Int32Array.BYTES_PER_ELEMENT;
  * read-modify-write is ever needed; the others (pinned workers choosing a pooled isolate, the
  * supervisor's watchdog) only load them.
  *   [0] load       pooled: tasks the isolate is running or has queued;
- *                  pinned: requests in flight (received, response not yet written)
+ *                  pinned: requests in flight (received, response not yet written),
+ *                  published with each heartbeat
  *   [1] busySince  ms since the epoch (never 0) when the isolate entered the synchronous
  *                  part of a handler; 0 while it is not inside one
  *   [2] busyLimit  the timeout, in ms, of the handler whose synchronous part is running

@@ -55,8 +55,8 @@ export interface ExchangeContext {
   /** Admission control: past this many requests in flight, what cannot go to the pool answers 503. */
   readonly maxInFlight: number;
   /**
-   * This worker's words in the shared isolate state (isolate-state.ts): requests in flight, and
-   * the handler whose synchronous part runs, for the supervisor's watchdog.
+   * This worker's words in the shared isolate state (isolate-state.ts): the handler whose
+   * synchronous part runs, for the supervisor's watchdog.
    */
   readonly state: IsolateState;
   /**
@@ -100,16 +100,14 @@ export function createExchange(ctx: ExchangeContext): {
   const { state } = ctx;
   const self = ctx.isolate.index;
 
-  /** A request arrives (its response is not written yet); published for the watchdog's log line. */
+  /** A request arrives (its response is not written yet). */
   function admit(): void {
     ctx.inFlight++;
     ctx.received++;
-    state.setLoad(self, ctx.inFlight);
   }
   /** A request's response has been written (or its client left). */
   function release(): void {
     ctx.inFlight--;
-    state.setLoad(self, ctx.inFlight);
   }
 
   /**

@@ -68,9 +68,14 @@ function startServing(table: ExchangeContext['table']): void {
   // Proof that this event loop turns: the supervisor's watchdog replaces the worker when the
   // stamp goes stale for longer than `loopLimit` (outside a handler's synchronous part, which it
   // judges by that route's own timeout).
+  // With it goes the number of requests in flight (for the watchdog's log line: how many a
+  // replacement cut), so the per-request path stores nothing for it.
   state.setLoopLimit(data.index, loopLimit);
   state.heartbeat(data.index);
-  setInterval(() => state.heartbeat(data.index), HEARTBEAT_MS).unref();
+  setInterval(() => {
+    state.heartbeat(data.index);
+    state.setLoad(data.index, ctx.inFlight);
+  }, HEARTBEAT_MS).unref();
   if (pool !== null) {
     // The event-loop delay: how late a timer fires. It decays by half per sample, so one long
     // block counts for a few samples and then fades.

@@ -45,3 +45,21 @@ test('times stay right across the Int32 wrap of the clock (a pool up for 24.8 da
   const blocked = state.loopOverrun(0);
   assert.ok(blocked >= 25 && blocked < 1_000, `loop overrun ${blocked}`);
 });
+
+test('a handler entered with another limit or route publishes them, though repeated ones are not stored again', async () => {
+  const buffer = createIsolateState(1);
+  const writer = new IsolateState(buffer, Date.now());
+  const watchdog = new IsolateState(buffer, Date.now()); // another thread's view of the same words
+  writer.enterHandler(0, 10_000, 3);
+  writer.leaveHandler(0);
+  writer.enterHandler(0, 10_000, 3);
+  assert.equal(watchdog.busyRoute(0), 3);
+  writer.leaveHandler(0);
+  assert.equal(watchdog.busyRoute(0), 3, 'the route stays until another one is entered');
+  writer.enterHandler(0, 10, 5);
+  assert.equal(watchdog.busyRoute(0), 5, 'the new route');
+  await delay(40);
+  assert.ok(watchdog.overrun(0) >= 25, `judged by the new limit of 10 ms: overrun ${watchdog.overrun(0)}`);
+  writer.leaveHandler(0);
+  assert.equal(watchdog.overrun(0), 0);
+});
