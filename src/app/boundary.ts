@@ -56,6 +56,15 @@ export interface Reporter {
   readonly exposeErrors: boolean;
 }
 
+/** Whether user code gave back something to await. Reads `then`, which may throw: call it inside a `try`. */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
 /** Whether `thrown` is an `HttpError` (of any copy of the package); false for anything odd. */
 function isHttpErrorSafely(thrown: unknown): thrown is HttpError {
   if (typeof thrown !== 'object' || thrown === null || types.isProxy(thrown)) return false;

@@ -15,7 +15,7 @@
 import { ErrorCode } from '../core/errors.ts';
 import { err, type Result } from '../core/result.ts';
 import { routeLabel, type Route } from './app.ts';
-import { faultFromThrown, internalFault, type Fault, type Reporter } from './boundary.ts';
+import { faultFromThrown, internalFault, isThenable, type Fault, type Reporter } from './boundary.ts';
 import type { OnErrorHook } from './hooks.ts';
 import { applyValidated, bodyAtHand, type Request, type ValidatedParts } from './request.ts';
 import { disposeBody, isBodyStream, isReply, JSON_TYPE, toOutgoing, type Outgoing, type Response } from './response.ts';
@@ -28,14 +28,6 @@ export type Execution = Result<Outgoing, Fault>;
 /** What `invoke` needs besides the route and request: where to report, and the app's onError hooks. */
 export interface InvokeContext extends Reporter {
   readonly onError: readonly OnErrorHook[];
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    value !== null &&
-    (typeof value === 'object' || typeof value === 'function') &&
-    typeof (value as { then?: unknown }).then === 'function'
-  );
 }
 
 type AnyRequest = Request<unknown, unknown, unknown, unknown>;

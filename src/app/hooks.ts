@@ -15,8 +15,10 @@
  * order, for what a handler throws; the first that returns a reply answers the request.
  *
  * A hook answers only with `reply(...)`; returning nothing, `null` or a boolean passes on (so
- * `cond && reply(...)` works), and any other value is a bug answered 500. Hooks have no timeout
- * of their own: one that never settles leaves its request unanswered until the client gives up.
+ * `cond && reply(...)` works), and any other value is a bug answered 500. A hook that returns a
+ * promise gets `handlerTimeout` to settle (onError hooks: the route's timeout, with the handler);
+ * one that does not is answered 504, so no hook can hold a request, and its slot of the worker's
+ * `maxInFlight`, forever.
  */
 
 import type { IsolateInfo } from './request.ts';

@@ -18,7 +18,7 @@ import type http2 from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { AppTable, Route } from '../app/app.ts';
 import type { OnErrorHook, RequestInfo, ResponseDraft } from '../app/hooks.ts';
-import { describeThrown, errorResponse, faultFromThrown, faultResponse, httpFault, internalFault } from '../app/boundary.ts';
+import { describeThrown, errorResponse, faultFromThrown, faultResponse, httpFault, internalFault, isThenable } from '../app/boundary.ts';
 import { invoke, type Execution } from '../app/dispatch.ts';
 import { bodyTooLarge, readBody, Request, type Closable, type IncomingHeaders, type IsolateInfo } from '../app/request.ts';
 import { checkDraft, disposeBody, isBodyStream, isReply, NO_RESPONSE, Response, toOutgoing, type Outgoing } from '../app/response.ts';
@@ -76,6 +76,8 @@ export interface ExchangeContext {
 }
 
 const EMPTY_BODY = new Uint8Array(0);
+/** What `bounded` gives for a hook that did not settle in time. */
+const HOOK_TIMED_OUT = Symbol('hook timed out');
 
 /** What hooks see of a request: built only when the app has hooks. */
 function requestInfo(method: string, path: string, rawQuery: string, headers: IncomingHeaders): RequestInfo {
@@ -178,10 +180,17 @@ export function createExchange(ctx: ExchangeContext): {
       const draft = outgoing as ResponseDraft;
       let checked: Outgoing;
       try {
-        for (const hook of onResponse) await hook(info, draft);
+        let timedOut = false;
+        for (const hook of onResponse) {
+          if ((await bounded(hook(info, draft))) !== HOOK_TIMED_OUT) continue;
+          timedOut = true;
+          break;
+        }
         // What the hooks left must be as sendable as what a handler returns.
-        const sendable = checkDraft(draft);
-        checked = sendable.ok
+        const sendable = timedOut ? null : checkDraft(draft);
+        checked = sendable === null
+          ? hookTimedOut('onResponse', info)
+          : sendable.ok
           ? sendable.value
           : faultResponse(internalFault(sendable.error.code, hookSite('onResponse', info), `an onResponse hook left a response that cannot be sent: ${sendable.error.message}`, ctx));
       } catch (thrown) {
@@ -241,7 +250,8 @@ export function createExchange(ctx: ExchangeContext): {
       for (const hook of onRequest) {
         let outgoing: Outgoing | null;
         try {
-          outgoing = hookAnswer(await hook(info), info);
+          const answer = await bounded(hook(info));
+          outgoing = answer === HOOK_TIMED_OUT ? hookTimedOut('onRequest', info) : hookAnswer(answer, info);
         } catch (thrown) {
           outgoing = faultResponse(faultFromThrown(thrown, hookSite('onRequest', info), 'an onRequest hook threw or rejected', ctx));
         }
@@ -251,6 +261,35 @@ export function createExchange(ctx: ExchangeContext): {
       }
       dispatch(adapter, native, method, path, rawQuery, headers, hasPseudoHeaders, body, head, info, overAdmitted);
     })();
+  }
+
+  /**
+   * What a hook gave back, awaited for at most `handlerTimeout` ms when it is a promise: a hook
+   * that never settles would otherwise hold its request, and one of the worker's `maxInFlight`,
+   * forever. A synchronous hook costs no timer. May throw (a `then` getter): call it in a `try`.
+   */
+  function bounded(value: unknown): unknown {
+    const limit = ctx.handlerTimeout;
+    if (limit === 0 || !isThenable(value)) return value;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => resolve(HOOK_TIMED_OUT), limit);
+      Promise.resolve(value).then(
+        (settled) => {
+          clearTimeout(timer);
+          resolve(settled);
+        },
+        (thrown: unknown) => {
+          clearTimeout(timer);
+          reject(thrown);
+        },
+      );
+    });
+  }
+
+  /** The answer when a hook did not settle within `handlerTimeout`: 504, and the log says which. */
+  function hookTimedOut(kind: 'onRequest' | 'onResponse', info: RequestInfo): Outgoing {
+    ctx.log.error(`✗ ${hookSite(kind, info)} did not settle within ${ctx.handlerTimeout} ms (handlerTimeout): answered 504`);
+    return errorResponse(504, `An ${kind} hook did not answer within ${ctx.handlerTimeout} ms`);
   }
 
   /**

@@ -120,3 +120,21 @@ test('a pooled isolate bounds its own queue, fed by two pinned workers: exactly 
     await server.close();
   }
 });
+
+test('hooks that never settle are answered 504 after handlerTimeout, and give their slot back', async () => {
+  const server = await startTestServer({ pinnedWorkers: 1, maxInFlight: 2, handlerTimeout: 300 }, APP);
+  try {
+    for (const kind of ['request', 'response']) {
+      // Three times the bound, one after another: each held slot must have been given back.
+      for (let i = 0; i < 6; i++) {
+        const [answer] = await burstH1(server.port, `/hook-never-${kind}?x`, 1);
+        assert.equal(answer?.status, 504, `${kind} #${i}`);
+        assert.deepEqual(JSON.parse(answer?.body ?? ''), { detail: `An on${kind === 'request' ? 'Request' : 'Response'} hook did not answer within 300 ms` });
+      }
+    }
+    assertSplit(await burstH2(server.port, '/slow?ms=200', 2), 2);
+    assert.deepEqual(server.restarts, { pinned: 0, pooled: 0 });
+  } finally {
+    await server.close();
+  }
+});

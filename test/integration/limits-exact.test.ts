@@ -77,6 +77,24 @@ for (const [where, app, extra] of [
       }
     });
 
+    test('HTTP/1.1: a head of exactly maxHeaderSize bytes is served; one clearly past it is a 431', async () => {
+      // Node's parser (llhttp) counts header bytes as it parses them, not the head as a whole, so
+      // the exact byte where it refuses moves by a few bytes with the request line; a head of
+      // maxHeaderSize in all is always within it, and one 64 bytes past always outside.
+      const head = (size: number): string => {
+        const start = 'GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: ';
+        const end = '\r\n\r\n';
+        return `${start}${'b'.repeat(size - start.length - end.length)}${end}`;
+      };
+      for (const [size, status] of [[HEADER_SIZE, '200'], [HEADER_SIZE + 64, '431']] as const) {
+        const conn = await rawConnect(server.port);
+        conn.socket.write(head(size));
+        const text = await conn.until((t) => t.includes('\r\n\r\n'));
+        assert.equal(text.slice(9, 12), status, `a head of ${size} bytes`);
+        conn.socket.destroy();
+      }
+    });
+
     test('HTTP/2: exactly maxHeaderCount fields besides pseudo-headers are served, one more is a 431', async () => {
       const session = http2.connect(`http://127.0.0.1:${server.port}`);
       try {
