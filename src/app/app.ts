@@ -256,8 +256,10 @@ export class App {
       throw new FasterApiError(ErrorCode.ROUTE_DEFINITION, `the handler for ${where} must be a function`);
     }
     const timeout = options?.timeout;
-    if (timeout !== undefined && (!Number.isInteger(timeout) || timeout < 0)) {
-      throw new FasterApiError(ErrorCode.ROUTE_DEFINITION, `the timeout of ${where} must be a whole number of ms (0 for none)`);
+    // At most what a timer can wait (2^31 − 1 ms, about 24.8 days): a longer one would fire at
+    // once, and would not fit the watchdog's 32-bit words.
+    if (timeout !== undefined && (!Number.isInteger(timeout) || timeout < 0 || timeout > MAX_TIMEOUT_MS)) {
+      throw new FasterApiError(ErrorCode.ROUTE_DEFINITION, `the timeout of ${where} must be a whole number of ms from 0 to ${MAX_TIMEOUT_MS} (0 for none)`);
     }
     const pool = options?.pool;
     if (pool !== undefined && typeof pool !== 'boolean') {
@@ -345,6 +347,9 @@ export function appTable(value: unknown): AppTable | null {
 export function routeLabel(route: { readonly method: string; readonly path: string }): string {
   return `${route.method === ANY_METHOD ? 'ALL' : route.method}:${route.path}`;
 }
+
+/** The longest timeout a route may have, in ms: the most a Node.js timer can wait. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 /** `value instanceof type`, false where the check itself throws (a revoked Proxy was thrown). */
 function isInstance<E>(value: unknown, type: abstract new (...args: never[]) => E): value is E {

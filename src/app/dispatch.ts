@@ -145,7 +145,9 @@ function run(route: Route, req: AnyRequest, res: Response, ctx: InvokeContext): 
     return handleThrown(thrown, route, req, res, ctx);
   }
   if (isThenable(returned)) {
-    return Promise.resolve(returned).then(
+    // Adopted by a promise of ours, not `Promise.resolve(returned)`: for a native promise that
+    // gives back the handler's own object, whose `then` the app may have replaced.
+    return new Promise<unknown>((resolve) => resolve(returned)).then(
       guard((value: unknown) => settle(value, res, route, req, ctx), 'the handler returned what cannot be sent', route, req, ctx),
       (thrown: unknown) => handleThrown(thrown, route, req, res, ctx),
     );

@@ -38,8 +38,17 @@ export interface BufferedOutgoing extends Outgoing {
   readonly body: string | Uint8Array | null;
 }
 
+/**
+ * Whether `value` is a streamed body (an async iterable). Never throws: a value whose
+ * `Symbol.asyncIterator` cannot be read (a revoked Proxy, a getter that throws) is not one.
+ */
 export function isBodyStream(value: unknown): value is BodyStream {
-  return typeof value === 'object' && value !== null && typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
+  if (typeof value !== 'object' || value === null) return false;
+  try {
+    return typeof (value as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
+  } catch {
+    return false;
+  }
 }
 
 /**

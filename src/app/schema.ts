@@ -86,7 +86,9 @@ export type Checked = { readonly ok: true; readonly value: unknown } | { readonl
  */
 export function validatePart(schema: StandardSchemaV1, value: unknown, part: keyof typeof LOCATION): Checked | Promise<Checked> {
   const result = schema['~standard'].validate(value);
-  return result instanceof Promise ? result.then((settled) => checked(settled, part)) : checked(result, part);
+  // A promise of the library's own may carry a `then` of its own: it is adopted by a promise of
+  // ours rather than called, so what comes back is always a real Checked or a real rejection.
+  return result instanceof Promise ? new Promise<StandardSchemaV1.Result<unknown>>((resolve) => resolve(result)).then((settled) => checked(settled, part)) : checked(result, part);
 }
 
 function checked(result: StandardSchemaV1.Result<unknown>, part: keyof typeof LOCATION): Checked {

@@ -142,7 +142,8 @@ export function createExchange(ctx: ExchangeContext): {
     // the connection (HTTP/1.1) or the stream's request side (HTTP/2) is closed instead.
     const abandon = outgoing.status === 413 || (!body.readableEnded && body.isPaused());
     const failed = (thrown: unknown): void => {
-      if (thrown instanceof BodyStreamError) ctx.log.error(`✗ ${ErrorCode.HANDLER}: ${thrown.message}`);
+      // What a streamed body threw may reach here unwrapped (a chunk's getter): anything at all.
+      if (isBodyStreamError(thrown)) ctx.log.error(`✗ ${ErrorCode.HANDLER}: ${thrown.message}`);
       else ctx.log.error(`✗ response could not be sent over ${adapter.name}: ${describeThrown(thrown)}`);
       try {
         adapter.fail(native);
@@ -196,7 +197,13 @@ export function createExchange(ctx: ExchangeContext): {
       } catch (thrown) {
         checked = faultResponse(faultFromThrown(thrown, hookSite('onResponse', info), 'an onResponse hook threw or rejected', ctx));
       }
-      if (checked !== draft && checked.body !== draft.body) disposeBody(draft.body);
+      // A stream the hooks left but that will not be sent is released. The draft is the app's to
+      // change, so even reading its body may throw (a getter).
+      try {
+        if (checked.body !== draft.body) disposeBody(draft.body);
+      } catch {
+        // Nothing readable to release.
+      }
       send(adapter, native, checked, head, body);
     })();
   }
@@ -240,6 +247,13 @@ export function createExchange(ctx: ExchangeContext): {
     }
     if (path === null) {
       finish(adapter, native, errorResponse(400, 'Bad Request: the path has an encoded separator or climbs above the root'), head, body, info);
+      return;
+    }
+    // Without a pool nothing can spill: a request past the bound is shed before any onRequest
+    // hook runs, so expensive hooks (an authentication lookup) are bounded too. onResponse hooks
+    // still see the 503 (CORS headers on it, say).
+    if (overAdmitted && ctx.pool === null) {
+      finish(adapter, native, faultResponse({ kind: 'overloaded' }), head, body, info);
       return;
     }
     if (info === null || onRequest.length === 0) {
@@ -428,6 +442,14 @@ export function createExchange(ctx: ExchangeContext): {
       );
     },
   };
+}
+
+function isBodyStreamError(thrown: unknown): thrown is BodyStreamError {
+  try {
+    return thrown instanceof BodyStreamError; // instanceof runs a Proxy's getPrototypeOf trap
+  } catch {
+    return false;
+  }
 }
 
 /** `where` for the boundary when a hook fails: "an onRequest hook for GET /items". */

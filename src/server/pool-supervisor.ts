@@ -18,6 +18,7 @@
 import { Worker } from 'node:worker_threads';
 import type { RouteInfo } from '../app/app.ts';
 import type { ResolvedOptions } from '../config/options.ts';
+import { describeThrown } from '../core/describe.ts';
 import type { Logger } from '../core/log.ts';
 import { err, ok, type Result } from '../core/result.ts';
 import { createDoorbells } from '../executor/doorbell.ts';
@@ -228,8 +229,9 @@ export class PoolSupervisor {
     slot.ready = false;
     slot.killedFor = null;
     const threadId = worker.threadId;
-    let crash: Error | null = null;
-    worker.on('error', (error: Error) => {
+    // What the isolate died of: an uncaught throw of the app's may be any value at all.
+    let crash: unknown = null;
+    worker.on('error', (error: unknown) => {
       crash = error;
     });
     worker.on('exit', (code) => this.#onExit(slot, worker, threadId, code, crash));
@@ -238,7 +240,7 @@ export class PoolSupervisor {
     return ok(reply.value.routes);
   }
 
-  #onExit(slot: PooledSlot, worker: Worker, threadId: number, code: number, crash: Error | null): void {
+  #onExit(slot: PooledSlot, worker: Worker, threadId: number, code: number, crash: unknown): void {
     if (slot.worker !== worker) return;
     slot.ready = false;
     slot.worker = null;
@@ -246,7 +248,7 @@ export class PoolSupervisor {
     if (this.#closed || slot.replacing || !this.#started) return;
     const reason =
       slot.killedFor ??
-      (crash === null ? `exited with code ${code}` : `crashed: ${crash.stack ?? crash.message}`);
+      (crash === null ? `exited with code ${code}` : `crashed: ${describeThrown(crash)}`);
     this.#lost(slot, threadId, reason);
   }
 

@@ -23,6 +23,7 @@ import { Worker } from 'node:worker_threads';
 import type { RouteInfo } from '../app/app.ts';
 import type { ResolvedOptions } from '../config/options.ts';
 import { ErrorCode } from '../core/errors.ts';
+import { describeThrown } from '../core/describe.ts';
 import type { Logger } from '../core/log.ts';
 import { err, ok, type Result } from '../core/result.ts';
 import { listen } from './listen.ts';
@@ -330,8 +331,8 @@ export class Supervisor {
     worker.on('exit', (code) => this.#onExit(slot, worker, threadId, code));
     // An uncaught error outside a handler: the worker dies; the stack is logged here, the restart
     // happens on 'exit'.
-    worker.on('error', (error: Error) => {
-      if (slot.ready) this.#log.error(`✗ Pinned worker ${slot.index} (thread ${threadId}) crashed: ${error.stack ?? error.message}`);
+    worker.on('error', (error: unknown) => {
+      if (slot.ready) this.#log.error(`✗ Pinned worker ${slot.index} (thread ${threadId}) crashed: ${describeThrown(error)}`);
     });
     const reply = await waitFor(worker, 'routes', deadline, `pinned worker ${slot.index}`);
     if (!reply.ok) return reply;

@@ -6,6 +6,7 @@
 import type { Worker } from 'node:worker_threads';
 import { routeLabel, type RouteInfo } from '../app/app.ts';
 import type { IsolateState } from '../executor/isolate-state.ts';
+import { describeThrown } from '../core/describe.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { err, ok, type Result } from '../core/result.ts';
 import type { FromWorker } from './messages.ts';
@@ -27,7 +28,7 @@ export function waitFor<T extends FromWorker['type']>(
   label: string,
 ): Promise<Result<Extract<FromWorker, { type: T }>, StartError>> {
   return new Promise((resolve) => {
-    let lastError: Error | null = null;
+    let lastError: unknown = null;
     const done = (result: Result<Extract<FromWorker, { type: T }>, StartError>): void => {
       clearTimeout(timer);
       worker.off('message', onMessage);
@@ -39,14 +40,14 @@ export function waitFor<T extends FromWorker['type']>(
       if (message.type === type) done(ok(message as Extract<FromWorker, { type: T }>));
       else if (message.type === 'failed') done(err({ code: message.code, message: message.message }));
     };
-    const onError = (error: Error): void => {
+    const onError = (error: unknown): void => {
       lastError = error;
     };
     const onExit = (code: number): void =>
       done(
         err({
           code: ErrorCode.WORKER_START,
-          message: `${label} exited with code ${code} while starting${lastError === null ? '' : `: ${lastError.stack ?? lastError.message}`}`,
+          message: `${label} exited with code ${code} while starting${lastError === null ? '' : `: ${describeThrown(lastError)}`}`,
         }),
       );
     const timer = setTimeout(

@@ -13,6 +13,7 @@ import { ErrorCode, isFasterApiError, type Server } from '../../src/index.ts';
 import { HANDLER_SITES, HOOK_SITES } from '../fixtures/apps/odd-throws.ts';
 import { ODD_KINDS } from '../fixtures/odd-values.ts';
 import { CliProcess } from '../helpers/cli.ts';
+import { nextWorkerEvent } from '../helpers/events.ts';
 import { createClient, type Client } from '../helpers/clients.ts';
 import { startTestServer } from '../helpers/server.ts';
 
@@ -35,9 +36,22 @@ function errorIdOf(body: string): string | undefined {
 describe('odd values from user code', () => {
   let server: Server;
   before(async () => {
-    server = await startTestServer({ pinnedWorkers: 1, pooledWorkers: 1 }, ODD_APP);
+    server = await startTestServer({ pinnedWorkers: 1, pooledWorkers: 1, handlerTimeout: 1_000 }, ODD_APP);
   });
   after(() => server.close());
+
+  test('a handler that returns a promise whose then() was replaced is a timeout, inline and pooled', async () => {
+    const client = createClient('h2c', server.port);
+    try {
+      for (const path of ['/inline/own-then', '/pool/own-then']) {
+        const res = await client.request(path);
+        assert.equal(res.status, 504, path);
+      }
+    } finally {
+      await client.close();
+    }
+    assert.deepEqual(server.restarts, { pinned: 0, pooled: 0 });
+  });
 
   test('the matrix covers every kind at every site, inline and pooled', () => {
     assert.ok(ODD_KINDS.length >= 20, `${ODD_KINDS.length} kinds`);
@@ -84,7 +98,7 @@ describe('odd values from user code', () => {
 
   test('a streamed body that fails is cut, not passed off as whole, and the worker lives on', async () => {
     for (const kind of ODD_KINDS) {
-      for (const when of ['before', 'after', 'iterator']) {
+      for (const when of ['before', 'after', 'iterator', 'chunk', 'flip']) {
         const outcome = await new Promise<string>((resolve) => {
           const req = http.get({ host: '127.0.0.1', port: server.port, path: `/stream/${when}/${kind}`, agent: false }, (res) => {
             let body = '';
@@ -97,7 +111,14 @@ describe('odd values from user code', () => {
           req.on('error', (error) => resolve(`error ${error.message}`));
         });
         // Cut: the client sees the body end early (or, when nothing had left yet, a hang-up).
-        assert.match(outcome, when === 'after' ? /^(cut after "(first chunk\\n)?"|error socket hang up)$/ : /^(cut after ""|error socket hang up)$/, `${when}/${kind}: ${outcome}`);
+        // A body that stops being a stream before it is sent can still be answered 500.
+        const expected =
+          when === 'after'
+            ? /^(cut after "(first chunk\\n)?"|error socket hang up)$/
+            : when === 'flip'
+              ? /^(cut after ""|error socket hang up|complete 500 .*errorId.*)$/
+              : /^(cut after ""|error socket hang up)$/;
+        assert.match(outcome, expected, `${when}/${kind}: ${outcome}`);
       }
     }
     const h2 = createClient('h2c', server.port);
@@ -108,6 +129,33 @@ describe('odd values from user code', () => {
       await h2.close();
     }
     assert.deepEqual(server.restarts, { pinned: 0, pooled: 0 });
+  });
+});
+
+describe('an odd value thrown outside any request', () => {
+  test('takes only its isolate down, pinned or pooled; the supervisor describes it and replaces the isolate', async () => {
+    const server = await startTestServer({ pinnedWorkers: 1, pooledWorkers: 1 }, ODD_APP);
+    try {
+      const client = createClient('h1', server.port);
+      try {
+        for (const [place, kind] of [['pool', 'undefined'], ['inline', 'null']] as const) {
+          const exited = nextWorkerEvent('exit', server.port, (e) => e.kind === (place === 'pool' ? 'pooled' : 'pinned'));
+          const ready = nextWorkerEvent('ready', server.port, (e) => e.kind === (place === 'pool' ? 'pooled' : 'pinned'));
+          assert.equal((await client.request(`/${place}/outside/${kind}`)).text(), 'scheduled');
+          await exited;
+          await ready;
+        }
+      } finally {
+        await client.close();
+      }
+      assert.deepEqual(server.restarts, { pinned: 1, pooled: 1 });
+      const again = createClient('h1', server.port);
+      assert.equal((await again.request('/ok')).text(), 'still serving');
+      assert.equal((await again.request('/pool/handler-throw/null')).status, 500);
+      await again.close();
+    } finally {
+      await server.close();
+    }
   });
 });
 

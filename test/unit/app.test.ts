@@ -64,6 +64,22 @@ describe('streaming routes', () => {
   });
 });
 
+describe('route timeouts at registration', () => {
+  test('0 to 2^31 − 1 ms are accepted; longer, negative or fractional ones are refused, naming the route', () => {
+    const app = new App();
+    app.get('/none', () => 'x', { timeout: 0 });
+    app.get('/longest', () => 'x', { timeout: 2 ** 31 - 1 });
+    for (const timeout of [2 ** 31, -1, 1.5]) {
+      assert.throws(() => app.get('/bad', () => 'x', { timeout }), (thrown: unknown) => {
+        assert.ok(isFasterApiError(thrown));
+        assert.equal(thrown.code, ErrorCode.ROUTE_DEFINITION);
+        assert.equal(thrown.message, 'the timeout of GET /bad must be a whole number of ms from 0 to 2147483647 (0 for none)');
+        return true;
+      });
+    }
+  });
+});
+
 describe('schemas and hooks at registration', () => {
   test('a schema part that is not a Standard Schema is refused, naming the part', () => {
     const app = new App();
