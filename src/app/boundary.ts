@@ -16,7 +16,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { types } from 'node:util';
-import { describeThrown } from '../core/describe.ts';
+import { describeThrown, inspectSafely } from '../core/describe.ts';
 import { ErrorCode, isHttpError, type ErrorCode as Code, type HttpError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { JSON_TYPE, copyHeaders, type Outgoing } from './response.ts';
@@ -54,6 +54,19 @@ export type Fault =
 export interface Reporter {
   readonly log: Logger;
   readonly exposeErrors: boolean;
+}
+
+/**
+ * `holder[key]` as text for a log line, when the app may have replaced it with anything (a
+ * symbol, a getter that throws): a string as it is, anything else described. Never throws.
+ */
+export function textOf(holder: object, key: string): string {
+  try {
+    const value: unknown = (holder as Record<string, unknown>)[key];
+    return typeof value === 'string' ? value : inspectSafely(value);
+  } catch {
+    return `(${key} unreadable)`;
+  }
 }
 
 /** Whether user code gave back something to await. Reads `then`, which may throw: call it inside a `try`. */
@@ -102,7 +115,9 @@ export function faultFromThrown(thrown: unknown, where: string, what: string, re
     try {
       const { status, message, code } = thrown;
       const given = thrown.headers;
-      if (typeof status === 'number' && typeof message === 'string' && typeof code === 'string') {
+      // Its fields may have been written over since it was made: only a status HttpError itself
+      // would accept (an integer 400-599) is answered as given.
+      if (Number.isInteger(status) && status >= 400 && status <= 599 && typeof message === 'string' && typeof code === 'string') {
         if (given === undefined) return { kind: 'http', status, detail: message, code, headers: undefined };
         const headers = copyHeaders(given, {});
         if (headers.ok) return { kind: 'http', status, detail: message, code, headers: headers.value };

@@ -15,10 +15,10 @@
 import { ErrorCode } from '../core/errors.ts';
 import { err, type Result } from '../core/result.ts';
 import { routeLabel, type Route } from './app.ts';
-import { faultFromThrown, internalFault, isThenable, type Fault, type Reporter } from './boundary.ts';
+import { faultFromThrown, internalFault, isThenable, textOf, type Fault, type Reporter } from './boundary.ts';
 import type { OnErrorHook } from './hooks.ts';
 import { applyValidated, bodyAtHand, type Request, type ValidatedParts } from './request.ts';
-import { disposeBody, isBodyStream, isReply, JSON_TYPE, toOutgoing, type Outgoing, type Response } from './response.ts';
+import { answerOf, disposeBody, fromAnswer, isBodyStream, isReply, type Answer, type Outgoing, type Response } from './response.ts';
 import { validatePart, type Checked, type ValidationIssue } from './schema.ts';
 
 export type { Fault, Reporter } from './boundary.ts';
@@ -48,7 +48,8 @@ export function invoke(route: Route, req: AnyRequest, res: Response, ctx: Invoke
 
 /** `where` for the boundary: the route and the request. */
 function whereOf(route: Route, req: AnyRequest): string {
-  return `${routeLabel(route)} (${req.method} ${req.path})`;
+  // The app may have written over `req.method` or `req.path` (a symbol, a getter that throws).
+  return `${routeLabel(route)} (${textOf(req, 'method')} ${textOf(req, 'path')})`;
 }
 
 function fromThrown(thrown: unknown, what: string, route: Route, req: AnyRequest, ctx: Reporter): Fault {
@@ -181,21 +182,17 @@ function handleThrown(thrown: unknown, route: Route, req: AnyRequest, res: Respo
  * not name are never sent (FastAPI's response_model). Error replies and streams pass as they are.
  */
 function settle(returned: unknown, res: Response, route: Route, req: AnyRequest, ctx: InvokeContext, checkSchema = true): Execution | Promise<Execution> {
+  // Read once: what the schema checks is what is sent.
+  const answer = answerOf(returned, res);
   const responseSchema = checkSchema ? route.schema?.response : undefined;
-  const reply = isReply(returned) ? returned : null;
-  const body = reply !== null ? reply.body : returned === undefined ? res.body : returned;
-  const status = reply !== null ? (reply.status ?? 200) : returned === undefined ? res.status : 200;
-  if (responseSchema === undefined || status < 200 || status > 299 || isBodyStream(body) || body instanceof Uint8Array) {
-    return outgoingOf(returned, res, route, req, ctx);
+  const { status, body } = answer;
+  const success = typeof status === 'number' && status >= 200 && status <= 299;
+  if (responseSchema === undefined || !success || isBodyStream(body) || body instanceof Uint8Array) {
+    return outgoingOf(answer, route, req, ctx);
   }
   const conclude = (result: Checked): Execution => {
-    if (result.ok) {
-      // The same answer with the schema's output as its body.
-      if (reply !== null) return outgoingOf({ ...reply, body: result.value }, res, route, req, ctx);
-      if (returned !== undefined) return outgoingOf(result.value, res, route, req, ctx);
-      res.body = result.value;
-      return outgoingOf(undefined, res, route, req, ctx);
-    }
+    // The same answer with the schema's output as its body.
+    if (result.ok) return outgoingOf({ ...answer, body: result.value }, route, req, ctx);
     const problems = result.issues.map((i) => `${i.loc.slice(1).join('.') || '(body)'}: ${i.msg}`).join('; ');
     return err(internalFault(ErrorCode.HANDLER, whereOf(route, req), `the response does not match the route's response schema: ${problems}`, ctx));
   };
@@ -214,8 +211,8 @@ function settle(returned: unknown, res: Response, route: Route, req: AnyRequest,
 /** Routes that returned a stream without saying they stream, warned about once each. */
 const warnedStreams = new WeakSet<Route>();
 
-function outgoingOf(returned: unknown, res: Response, route: Route, req: AnyRequest, ctx: InvokeContext): Execution {
-  const outgoing = toOutgoing(returned, res);
+function outgoingOf(answer: Answer, route: Route, req: AnyRequest, ctx: InvokeContext): Execution {
+  const outgoing = fromAnswer(answer);
   if (outgoing.ok) {
     // (On the pool the stream is refused outright, with its own message: see pooled-isolate.ts.)
     if (!route.stream && req.isolate.kind === 'pinned' && isBodyStream(outgoing.value.body) && !warnedStreams.has(route)) {
@@ -227,6 +224,6 @@ function outgoingOf(returned: unknown, res: Response, route: Route, req: AnyRequ
     }
     return outgoing;
   }
-  disposeBody(isReply(returned) ? returned.body : returned === undefined ? res.body : returned);
+  disposeBody(answer.body);
   return err(internalFault(outgoing.error.code, whereOf(route, req), outgoing.error.message, ctx));
 }

@@ -164,23 +164,41 @@ const SINGLE_VALUE = new Set([
   'x-content-type-options',
 ]);
 
-/** Turns a handler's return value (and its `res`) into an `Outgoing`. */
-export function toOutgoing(returned: unknown, res: Response): Result<Outgoing, InvalidOutput> {
-  if (isReply(returned)) {
-    return build(returned.status ?? 200, returned.body, returned.contentType, returned.headers);
-  }
-  if (returned !== undefined) return build(200, returned, undefined, undefined);
-  return build(res.status, res.body, res.contentType, res.hasHeaders ? res.headers : undefined);
+/**
+ * What a handler answered, each part read once. A reply's or `res`'s fields are the app's
+ * objects: a getter could answer differently on each read (a status that reads 500 for the
+ * response-schema check and 200 when sent), so everything after this works on the snapshot.
+ */
+export interface Answer {
+  readonly status: unknown;
+  readonly body: unknown;
+  readonly contentType: unknown;
+  readonly headers: OutgoingHeaders | undefined;
 }
 
-function build(
-  status: number,
-  body: unknown,
-  contentType: string | undefined,
-  headers: OutgoingHeaders | undefined,
-): Result<Outgoing, InvalidOutput> {
-  if (!Number.isInteger(status) || status < 200 || status > 599) {
+/** Reads `returned` (and `res`) once into an `Answer`. May throw (a getter): call it in a `try`. */
+export function answerOf(returned: unknown, res: Response): Answer {
+  if (isReply(returned)) {
+    const { status, body, contentType, headers } = returned;
+    return { status: status ?? 200, body, contentType, headers };
+  }
+  if (returned !== undefined) return { status: 200, body: returned, contentType: undefined, headers: undefined };
+  return { status: res.status, body: res.body, contentType: res.contentType, headers: res.hasHeaders ? res.headers : undefined };
+}
+
+/** Turns a handler's return value (and its `res`) into an `Outgoing`. May throw: call it in a `try`. */
+export function toOutgoing(returned: unknown, res: Response): Result<Outgoing, InvalidOutput> {
+  return fromAnswer(answerOf(returned, res));
+}
+
+/** Turns an `Answer` into an `Outgoing`, checking every part. */
+export function fromAnswer(answer: Answer): Result<Outgoing, InvalidOutput> {
+  const { status, body, contentType, headers } = answer;
+  if (!Number.isInteger(status) || (status as number) < 200 || (status as number) > 599) {
     return err({ code: ErrorCode.HANDLER, message: `invalid response status ${inspectSafely(status)} (expected 200-599)` });
+  }
+  if (contentType !== undefined && typeof contentType !== 'string') {
+    return err({ code: ErrorCode.INVALID_RESPONSE_HEADER, message: `invalid content type ${inspectSafely(contentType)}: it must be a string` });
   }
   let bytes: string | Uint8Array | BodyStream | null;
   let derivedType: string | null;
@@ -188,9 +206,6 @@ function build(
   if (typeof body === 'string') {
     bytes = body;
     derivedType = TEXT;
-  } else if (body instanceof Uint8Array) {
-    bytes = body;
-    derivedType = BINARY;
   } else {
     const encoded = encodeBody(body);
     if (!encoded.ok) return encoded;
@@ -210,7 +225,7 @@ function build(
     if (!checked.ok) return checked;
   }
   if (noBody) disposeBody(bytes);
-  return ok({ status, headers: out, body: noBody ? null : bytes });
+  return ok({ status: status as number, headers: out, body: noBody ? null : bytes });
 }
 
 /**
@@ -223,12 +238,20 @@ export function checkDraft(draft: {
   readonly headers: Readonly<Record<string, HeaderValue>>;
   readonly body: unknown;
 }): Result<Outgoing, InvalidOutput> {
-  const { status, body } = draft;
+  // Each field of the draft is read once (a hook may have left getters on it).
+  const { status, body: left } = draft;
   if (!Number.isInteger(status) || status < 200 || status > 599) {
     return err({ code: ErrorCode.HANDLER, message: `invalid response status ${inspectSafely(status)} (expected 200-599)` });
   }
-  if (!(body === null || typeof body === 'string' || body instanceof Uint8Array || isBodyStream(body))) {
-    return err({ code: ErrorCode.HANDLER, message: `the body must be a string, bytes, a stream or null, not ${body === undefined ? 'undefined' : typeof body}` });
+  let body: Outgoing['body'];
+  if (left instanceof Uint8Array) {
+    const own = ownBytes(left);
+    if (!own.ok) return own;
+    body = own.value;
+  } else if (left === null || typeof left === 'string' || isBodyStream(left)) {
+    body = left;
+  } else {
+    return err({ code: ErrorCode.HANDLER, message: `the body must be a string, bytes, a stream or null, not ${left === undefined ? 'undefined' : typeof left}` });
   }
   const headers = copyHeaders(draft.headers as OutgoingHeaders, {});
   if (!headers.ok) return headers;
@@ -263,18 +286,72 @@ export function copyHeaders(
         });
       }
     }
-    into[lower] = value;
+    // A plain assignment of `__proto__` would set the object's prototype, not a header.
+    if (lower === '__proto__') Object.defineProperty(into, lower, { value, enumerable: true, writable: true, configurable: true });
+    else into[lower] = value;
   }
   return ok(into);
 }
 
 type Encoded = readonly [body: string | Uint8Array | BodyStream | null, contentType: string | null];
 
+// The engine's own accessors for buffers and views: they read internal slots, so a subclass or
+// an own property of the app's cannot lie about where the bytes are or how many there are.
+const TYPED_ARRAY = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const intrinsic = (proto: object, name: string): ((this: unknown) => unknown) =>
+  Object.getOwnPropertyDescriptor(proto, name)!.get as (this: unknown) => unknown;
+const taBuffer = intrinsic(TYPED_ARRAY, 'buffer');
+const taOffset = intrinsic(TYPED_ARRAY, 'byteOffset');
+const taLength = intrinsic(TYPED_ARRAY, 'byteLength');
+const dvBuffer = intrinsic(DataView.prototype, 'buffer');
+const dvOffset = intrinsic(DataView.prototype, 'byteOffset');
+const dvLength = intrinsic(DataView.prototype, 'byteLength');
+const abLength = intrinsic(ArrayBuffer.prototype, 'byteLength');
+const abResizable = intrinsic(ArrayBuffer.prototype, 'resizable');
+const abDetached = intrinsic(ArrayBuffer.prototype, 'detached');
+const sabLength = intrinsic(SharedArrayBuffer.prototype, 'byteLength');
+const sabGrowable = intrinsic(SharedArrayBuffer.prototype, 'growable');
+
+/**
+ * The bytes of a body the app handed over, as a plain Uint8Array of ours: a fresh view over the
+ * same memory (no copy), so no subclass getter, own property or method of the app's is ever
+ * read again — not by the content-length, not by the pool's codec. A buffer that can still
+ * change size (resizable, growable) is copied, since its bytes would change under the writer;
+ * a detached one cannot be sent.
+ */
+function ownBytes(view: ArrayBufferView): Result<Uint8Array, InvalidOutput> {
+  const isTyped = !(view instanceof DataView);
+  const buffer = (isTyped ? taBuffer : dvBuffer).call(view) as ArrayBufferLike;
+  const offset = (isTyped ? taOffset : dvOffset).call(view) as number;
+  const length = (isTyped ? taLength : dvLength).call(view) as number;
+  return bufferBytes(buffer, offset, length);
+}
+
+function bufferBytes(buffer: ArrayBufferLike, offset: number, length: number | undefined): Result<Uint8Array, InvalidOutput> {
+  // A buffer whose prototype was swapped fails the accessor's own check (a TypeError, a 500).
+  const shared = buffer instanceof SharedArrayBuffer;
+  if (!shared && abDetached.call(buffer) === true) {
+    return err({ code: ErrorCode.HANDLER, message: 'the response body is a detached buffer (transferred or released), which has no bytes to send' });
+  }
+  const size = length ?? ((shared ? sabLength : abLength).call(buffer) as number);
+  const view = new Uint8Array(buffer, offset, size);
+  if ((shared ? sabGrowable : abResizable).call(buffer) !== true) return ok(view);
+  const copy = new Uint8Array(size);
+  copy.set(view);
+  return ok(copy);
+}
+
 function encodeBody(body: unknown): Result<Encoded, InvalidOutput> {
-  // Strings and Uint8Arrays never get here: `build` handles them first.
+  // Strings never get here: `fromAnswer` handles them first.
   if (body === undefined) return ok([null, null]);
-  if (body instanceof ArrayBuffer || body instanceof SharedArrayBuffer) return ok([new Uint8Array(body), BINARY]);
-  if (ArrayBuffer.isView(body)) return ok([new Uint8Array(body.buffer, body.byteOffset, body.byteLength), BINARY]);
+  if (body instanceof Uint8Array || ArrayBuffer.isView(body)) {
+    const own = ownBytes(body as ArrayBufferView);
+    return own.ok ? ok([own.value, BINARY]) : own;
+  }
+  if (body instanceof ArrayBuffer || body instanceof SharedArrayBuffer) {
+    const own = bufferBytes(body, 0, undefined);
+    return own.ok ? ok([own.value, BINARY]) : own;
+  }
   if (isBodyStream(body)) return ok([body, BINARY]);
   let json: string | undefined;
   try {
@@ -293,12 +370,21 @@ function checkHeader(name: string, value: HeaderValue): Result<string | readonly
   try {
     if (value === undefined || value === null) return err({ code: ErrorCode.INVALID_RESPONSE_HEADER, message: `invalid response header ${JSON.stringify(name)}: the value is missing` });
     validateHeaderName(name);
+    // Each value is converted once and what was checked is what is sent: a `toString` or an
+    // iterator of the app's could answer differently on a second read.
     if (Array.isArray(value)) {
-      for (const item of value) validateHeaderValue(name, item);
-      return ok(value.map(String));
+      const items: string[] = [];
+      const count = value.length;
+      for (let i = 0; i < count; i++) {
+        const item = String(value[i]);
+        validateHeaderValue(name, item);
+        items.push(item);
+      }
+      return ok(items);
     }
-    validateHeaderValue(name, String(value));
-    return ok(String(value));
+    const text = String(value);
+    validateHeaderValue(name, text);
+    return ok(text);
   } catch (thrown) {
     // Node's own TypeError for an invalid name or value, or whatever a value's toString threw.
     return err({ code: ErrorCode.INVALID_RESPONSE_HEADER, message: `invalid response header ${JSON.stringify(name)}: ${messageOf(thrown)}` });

@@ -9,6 +9,8 @@
  * option (for valibot: `toJsonSchema` from @valibot/to-json-schema).
  */
 
+import { inspectSafely } from '../core/describe.ts';
+
 /** The Standard Schema interface, version 1. */
 export interface StandardSchemaV1<Input = unknown, Output = Input> {
   readonly '~standard': StandardSchemaV1.Props<Input, Output>;
@@ -77,6 +79,7 @@ export interface ValidationIssue {
 const LOCATION = { params: 'path', query: 'query', headers: 'header', body: 'body' } as const;
 
 /** A part that passed its schema (with the schema's output), or the problems found in it. */
+
 export type Checked = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly issues: ValidationIssue[] };
 
 /**
@@ -91,21 +94,33 @@ export function validatePart(schema: StandardSchemaV1, value: unknown, part: key
   return result instanceof Promise ? new Promise<StandardSchemaV1.Result<unknown>>((resolve) => resolve(result)).then((settled) => checked(settled, part)) : checked(result, part);
 }
 
+/**
+ * What a validator reported, as plain data: a 422's `detail` is serialised as JSON and may cross
+ * to another isolate, so every message is a string and every location a string or a number,
+ * whatever the library (or a hand-written schema) gave. A failure without issues still fails.
+ * May throw (a getter on the result): callers call it inside a `try`.
+ */
 function checked(result: StandardSchemaV1.Result<unknown>, part: keyof typeof LOCATION): Checked {
-  if (result.issues === undefined) return { ok: true, value: result.value };
-  return {
-    ok: false,
-    issues: result.issues.map((issue) => ({
-      loc: [LOCATION[part], ...(issue.path ?? []).map(pathKey)],
-      msg: issue.message,
-      type: 'value_error' as const,
-    })),
-  };
+  const reported: unknown = result.issues;
+  if (reported === undefined) return { ok: true, value: (result as StandardSchemaV1.SuccessResult<unknown>).value };
+  if (!Array.isArray(reported)) throw new TypeError(`a ${part} validator reported issues that are not a list: ${inspectSafely(reported)}`);
+  const issues: ValidationIssue[] = [];
+  for (const issue of reported as readonly StandardSchemaV1.Issue[]) {
+    const path: unknown = issue.path;
+    const message: unknown = issue.message;
+    issues.push({
+      loc: [LOCATION[part], ...(Array.isArray(path) ? (path as readonly unknown[]).map(pathKey) : [])],
+      msg: typeof message === 'string' ? message : inspectSafely(message),
+      type: 'value_error',
+    });
+  }
+  if (issues.length === 0) issues.push({ loc: [LOCATION[part]], msg: 'the validator reported a failure without saying why', type: 'value_error' });
+  return { ok: false, issues };
 }
 
-function pathKey(segment: PropertyKey | StandardSchemaV1.PathSegment): string | number {
-  const key = typeof segment === 'object' ? segment.key : segment;
-  return typeof key === 'number' ? key : String(key);
+function pathKey(segment: unknown): string | number {
+  const key = typeof segment === 'object' && segment !== null ? (segment as { key?: unknown }).key : segment;
+  return typeof key === 'number' ? key : typeof key === 'string' ? key : inspectSafely(key);
 }
 
 export function isStandardSchema(value: unknown): value is StandardSchemaV1 {

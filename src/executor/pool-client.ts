@@ -15,7 +15,10 @@
  */
 
 import { performance } from 'node:perf_hooks';
-import type { Fault } from '../app/dispatch.ts';
+import { randomUUID } from 'node:crypto';
+import type { Fault } from '../app/boundary.ts';
+import { describeThrown } from '../core/describe.ts';
+import type { Logger } from '../core/log.ts';
 import type { Outgoing } from '../app/response.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { err, ok, type Result } from '../core/result.ts';
@@ -115,7 +118,11 @@ export class PoolClient {
   readonly #pinnedCount: number;
   readonly #pollWindow: number;
 
-  constructor(data: PoolLinkData) {
+  /** Where an answer that cannot be read is reported (under the error id its request gets). */
+  readonly #log: Logger | null;
+
+  constructor(data: PoolLinkData, log: Logger | null = null) {
+    this.#log = log;
     this.#doorbells = data.doorbells;
     this.#pollWindow = data.pollWindow;
     this.#pinnedCount = data.pinnedCount;
@@ -363,6 +370,18 @@ export class PoolClient {
     const task = this.#tasks.get(recordTaskId(bytes, offset));
     // An answer for a task that timed out or was cancelled is read and dropped.
     if (task === undefined) return;
+    try {
+      this.#read(task, bytes, offset, length);
+    } catch (thrown) {
+      // A record that does not decode (a body chunk past its declared length, say) fails its
+      // own request with a 500; this worker and the ring go on.
+      const errorId = randomUUID();
+      this.#log?.error(`✗ ${ErrorCode.HANDLER} [error id ${errorId}]: the pool's answer to task ${task.id} could not be read: ${describeThrown(thrown)}`);
+      this.#complete(task, err({ kind: 'internal', code: ErrorCode.HANDLER, errorId }));
+    }
+  };
+
+  #read(task: Task, bytes: Buffer, offset: number, length: number): void {
     switch (recordKind(bytes, offset)) {
       case RecordKind.RESPONSE: {
         const response = decodeResponse(bytes, offset, length);
@@ -381,7 +400,7 @@ export class PoolClient {
         this.#complete(task, err(decodeFault(bytes, offset, length)));
         return;
     }
-  };
+  }
 
   /** Keeps reading answers until no task is outstanding and no write is queued. */
   #listen(): void {

@@ -22,6 +22,7 @@ import { endRequest, Request, type IsolateInfo } from '../app/request.ts';
 import { disposeBody, isBodyStream, NO_RESPONSE, Response, type BufferedOutgoing } from '../app/response.ts';
 import type { Result } from '../core/result.ts';
 import type { Fault } from '../app/dispatch.ts';
+import { describeThrown } from '../core/describe.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { createLogger } from '../core/log.ts';
 import { loadAndReport, runShutdownHooks } from '../server/load-app.ts';
@@ -260,8 +261,23 @@ function run(routes: readonly Route[]): void {
     answer(pinned, taskId, { ok: false, error: fault });
   }
 
-  /** Tries one answer; a response whose body did not fit whole leaves a chunk write queued first. */
+  /**
+   * Tries one answer; false when the ring has no room now. The answer holds what the handler
+   * gave (its body's bytes, its headers' values), so writing it may throw: then the request is
+   * answered with a 500 instead, under an error id that names what failed.
+   */
   function tryAnswer(lane: Lane, item: Answer): boolean {
+    try {
+      return writeAnswer(lane, item);
+    } catch (thrown) {
+      const errorId = randomUUID();
+      log.error(`✗ ${ErrorCode.HANDLER} [error id ${errorId}]: the answer to pooled task ${item.taskId} could not be written: ${describeThrown(thrown)}`);
+      return encodeFault(lane.producer, item.taskId, { kind: 'internal', code: ErrorCode.HANDLER, errorId }) === 0;
+    }
+  }
+
+  /** Writes one answer; a response whose body did not fit whole leaves a chunk write queued first. */
+  function writeAnswer(lane: Lane, item: Answer): boolean {
     if (item.kind === 'chunk') {
       // As many chunks as fit; those written are rung for by the caller even if the rest waits.
       while (item.offset < item.body.byteLength) {

@@ -18,7 +18,7 @@ import type http2 from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { AppTable, Route } from '../app/app.ts';
 import type { OnErrorHook, RequestInfo, ResponseDraft } from '../app/hooks.ts';
-import { describeThrown, errorResponse, faultFromThrown, faultResponse, httpFault, internalFault, isThenable } from '../app/boundary.ts';
+import { describeThrown, errorResponse, faultFromThrown, faultResponse, httpFault, internalFault, isThenable, textOf } from '../app/boundary.ts';
 import { invoke, type Execution } from '../app/dispatch.ts';
 import { bodyTooLarge, readBody, Request, type Closable, type IncomingHeaders, type IsolateInfo } from '../app/request.ts';
 import { checkDraft, disposeBody, isBodyStream, isReply, NO_RESPONSE, Response, toOutgoing, type Outgoing } from '../app/response.ts';
@@ -454,7 +454,8 @@ function isBodyStreamError(thrown: unknown): thrown is BodyStreamError {
 
 /** `where` for the boundary when a hook fails: "an onRequest hook for GET /items". */
 function hookSite(kind: 'onRequest' | 'onResponse', info: RequestInfo): string {
-  return `an ${kind} hook for ${info.method} ${info.path}`;
+  // `info` is handed to the app's hooks, which may have written over its fields.
+  return `an ${kind} hook for ${textOf(info, 'method')} ${textOf(info, 'path')}`;
 }
 
 function isEventStream(outgoing: Outgoing): boolean {

@@ -41,7 +41,7 @@ const table = await loadAndReport(data.appUrl, isolate);
 if (table !== null) startServing(table);
 
 function startServing(table: ExchangeContext['table']): void {
-  const pool = data.pool === null ? null : new PoolClient(data.pool);
+  const pool = data.pool === null ? null : new PoolClient(data.pool, log);
   const state = new IsolateState(data.state.buffer, data.state.epoch);
   const loopLimit = longestTimeout(table.routes, data.handlerTimeout);
   const ctx: ExchangeContext = {

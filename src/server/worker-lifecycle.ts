@@ -11,6 +11,9 @@ import { ErrorCode } from '../core/errors.ts';
 import { err, ok, type Result } from '../core/result.ts';
 import type { FromWorker } from './messages.ts';
 
+/** Node.js's exit code when a module's top-level await can never finish. */
+const UNSETTLED_TOP_LEVEL_AWAIT = 13;
+
 export interface StartError {
   readonly code: ErrorCode;
   readonly message: string;
@@ -47,7 +50,13 @@ export function waitFor<T extends FromWorker['type']>(
       done(
         err({
           code: ErrorCode.WORKER_START,
-          message: `${label} exited with code ${code} while starting${lastError === null ? '' : `: ${describeThrown(lastError)}`}`,
+          message:
+            `${label} exited with code ${code} while starting` +
+            (lastError !== null
+              ? `: ${describeThrown(lastError)}`
+              : code === UNSETTLED_TOP_LEVEL_AWAIT
+                ? ': the app module, or one of its onStartup hooks, awaited a promise that can never settle (nothing else was left for its event loop to do)'
+                : ''),
         }),
       );
     const timer = setTimeout(

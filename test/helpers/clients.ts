@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
+import { after, before, describe } from 'node:test';
 
 export const TLS_CERT = readFileSync(new URL('../fixtures/tls/cert.pem', import.meta.url), 'utf8');
 export const TLS_KEY = readFileSync(new URL('../fixtures/tls/key.pem', import.meta.url), 'utf8');
@@ -123,4 +124,24 @@ function http2Client(kind: 'h2c' | 'h2-tls', port: number): Client {
       });
     },
   };
+}
+
+/**
+ * One `describe` per client kind (`over h1`, `over h2c`, …), each with a client to the server on
+ * `port()` made before its tests and closed after them; `client()` is that suite's client.
+ */
+export function overEachClient(kinds: readonly ClientKind[], port: () => number, suite: (client: () => Client, kind: ClientKind) => void): void {
+  for (const kind of kinds) {
+    describe(`over ${kind}`, () => {
+      let current: Client | undefined;
+      before(() => {
+        current = createClient(kind, port());
+      });
+      after(() => current?.close());
+      suite(() => {
+        if (current === undefined) throw new Error(`the ${kind} client is made before the suite's tests`);
+        return current;
+      }, kind);
+    });
+  }
 }

@@ -219,6 +219,20 @@ describe('lifespan hooks that throw odd values', () => {
     });
   }
 
+  test('an onStartup hook that never settles is named in the error, not left as a bare exit code', async () => {
+    process.env['FASTERAPI_TEST_STARTUP_NEVER'] = 'pinned';
+    try {
+      await assert.rejects(startTestServer({ pinnedWorkers: 1 }, ODD_LIFESPAN), (thrown: unknown) => {
+        assert.ok(isFasterApiError(thrown));
+        assert.equal(thrown.code, ErrorCode.WORKER_START);
+        assert.match(thrown.message, /exited with code 13 while starting: the app module, or one of its onStartup hooks, awaited a promise that can never settle/);
+        return true;
+      });
+    } finally {
+      delete process.env['FASTERAPI_TEST_STARTUP_NEVER'];
+    }
+  });
+
   test('onShutdown hooks that reject with odd values are logged, and the server still closes', async () => {
     process.env['FASTERAPI_TEST_ODD_STARTUP_IN'] = 'nowhere';
     for (const kind of KINDS) {

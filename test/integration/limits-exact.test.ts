@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { after, before, describe, test } from 'node:test';
 import type { Server } from '../../src/index.ts';
-import { createClient, type Client } from '../helpers/clients.ts';
+import { overEachClient } from '../helpers/clients.ts';
 import { rawConnect } from '../helpers/raw.ts';
 import { startTestServer, TEST_APP, TEST_POOLED_APP } from '../helpers/server.ts';
 
@@ -31,36 +31,29 @@ for (const [where, app, extra] of [
     });
     after(() => server.close());
 
-    for (const kind of ['h1', 'h2c'] as const) {
-      describe(`over ${kind}`, () => {
-        let client: Client;
-        before(() => {
-          client = createClient(kind, server.port);
-        });
-        after(() => client.close());
+    overEachClient(['h1', 'h2c'], () => server.port, (client) => {
 
-        for (const chunked of [false, true]) {
-          test(`a body of exactly bodyLimit bytes is served, one more is a 413 (${chunked ? 'no content-length' : 'content-length'})`, async () => {
-            const atLimit = await client.request('/bytes', { method: 'POST', body: 'a'.repeat(BODY_LIMIT), chunked });
-            assert.equal(atLimit.status, 200);
-            assert.equal(atLimit.body.length, BODY_LIMIT);
-            assert.equal(atLimit.text(), 'a'.repeat(BODY_LIMIT), 'the response carries this request’s body');
-            const past = await client.request('/bytes', { method: 'POST', body: 'b'.repeat(BODY_LIMIT + 1), chunked });
-            assert.equal(past.status, 413);
-            assert.deepEqual(past.json(), { detail: `Request body is larger than the limit of ${BODY_LIMIT} bytes` });
-          });
-        }
-
-        test('a request target of exactly maxUrlLength is served, one byte more is a 414', async () => {
-          const prefix = '/query?x=';
-          const atLimit = await client.request(`${prefix}${'a'.repeat(URL_LIMIT - prefix.length)}`);
+      for (const chunked of [false, true]) {
+        test(`a body of exactly bodyLimit bytes is served, one more is a 413 (${chunked ? 'no content-length' : 'content-length'})`, async () => {
+          const atLimit = await client().request('/bytes', { method: 'POST', body: 'a'.repeat(BODY_LIMIT), chunked });
           assert.equal(atLimit.status, 200);
-          assert.equal((atLimit.json() as { query: { x: string } }).query.x.length, URL_LIMIT - prefix.length);
-          const past = await client.request(`${prefix}${'a'.repeat(URL_LIMIT - prefix.length + 1)}`);
-          assert.equal(past.status, 414);
+          assert.equal(atLimit.body.length, BODY_LIMIT);
+          assert.equal(atLimit.text(), 'a'.repeat(BODY_LIMIT), 'the response carries this request’s body');
+          const past = await client().request('/bytes', { method: 'POST', body: 'b'.repeat(BODY_LIMIT + 1), chunked });
+          assert.equal(past.status, 413);
+          assert.deepEqual(past.json(), { detail: `Request body is larger than the limit of ${BODY_LIMIT} bytes` });
         });
+      }
+
+      test('a request target of exactly maxUrlLength is served, one byte more is a 414', async () => {
+        const prefix = '/query?x=';
+        const atLimit = await client().request(`${prefix}${'a'.repeat(URL_LIMIT - prefix.length)}`);
+        assert.equal(atLimit.status, 200);
+        assert.equal((atLimit.json() as { query: { x: string } }).query.x.length, URL_LIMIT - prefix.length);
+        const past = await client().request(`${prefix}${'a'.repeat(URL_LIMIT - prefix.length + 1)}`);
+        assert.equal(past.status, 414);
       });
-    }
+    });
 
     test('HTTP/1.1: exactly maxHeaderCount headers are served, one more is a 431', async () => {
       const request = (count: number): string => {

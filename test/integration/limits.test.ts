@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { after, before, describe, test } from 'node:test';
 import type { Server } from '../../src/index.ts';
-import { createClient, type Client } from '../helpers/clients.ts';
+import { createClient, overEachClient } from '../helpers/clients.ts';
 import { rawConnect } from '../helpers/raw.ts';
 import { startTestServer } from '../helpers/server.ts';
 
@@ -15,50 +15,43 @@ describe('limits', () => {
   });
   after(() => server.close());
 
-  for (const kind of ['h1', 'h2c'] as const) {
-    describe(`over ${kind}`, () => {
-      let client: Client;
-      before(() => {
-        client = createClient(kind, server.port);
-      });
-      after(() => client.close());
+  overEachClient(['h1', 'h2c'], () => server.port, (client) => {
 
-      test('a request target past maxUrlLength is a 414', async () => {
-        const res = await client.request(`/query?x=${'a'.repeat(200)}`);
-        assert.equal(res.status, 414);
-        assert.deepEqual(res.json(), { detail: 'URI Too Long: the limit is 200 bytes' });
-        assert.equal((await client.request(`/query?x=${'a'.repeat(150)}`)).status, 200);
-      });
-
-      test('more headers than maxHeaderCount is a 431', async () => {
-        const many: Record<string, string> = {};
-        for (let i = 0; i < 14; i++) many[`x-h${i}`] = 'v';
-        const res = await client.request('/hello', { headers: many });
-        assert.equal(res.status, 431);
-        delete many['x-h0'];
-        delete many['x-h1'];
-        delete many['x-h2'];
-        delete many['x-h3'];
-        delete many['x-h4'];
-        assert.equal((await client.request('/hello', { headers: many })).status, 200);
-      });
-
-      test('paths are normalised before routing', async () => {
-        assert.equal((await client.request('//hello')).text(), 'hello, world');
-        assert.equal((await client.request('/files/../hello')).text(), 'hello, world');
-        assert.equal((await client.request('/files/%2e%2e/hello')).text(), 'hello, world');
-        assert.deepEqual((await client.request('/files/a//b/./c/../d')).json(), { rest: 'a/b/d' });
-      });
-
-      test('paths that would smuggle a separator or climb above the root are a 400', async () => {
-        for (const path of ['/files/a%2f..%2f..%2fetc%2fpasswd', '/files/a%5c..%5cb', '/..', '/files/../../hello', '/items/a%00b']) {
-          const res = await client.request(path);
-          assert.equal(res.status, 400, path);
-          assert.deepEqual(res.json(), { detail: 'Bad Request: the path has an encoded separator or climbs above the root' });
-        }
-      });
+    test('a request target past maxUrlLength is a 414', async () => {
+      const res = await client().request(`/query?x=${'a'.repeat(200)}`);
+      assert.equal(res.status, 414);
+      assert.deepEqual(res.json(), { detail: 'URI Too Long: the limit is 200 bytes' });
+      assert.equal((await client().request(`/query?x=${'a'.repeat(150)}`)).status, 200);
     });
-  }
+
+    test('more headers than maxHeaderCount is a 431', async () => {
+      const many: Record<string, string> = {};
+      for (let i = 0; i < 14; i++) many[`x-h${i}`] = 'v';
+      const res = await client().request('/hello', { headers: many });
+      assert.equal(res.status, 431);
+      delete many['x-h0'];
+      delete many['x-h1'];
+      delete many['x-h2'];
+      delete many['x-h3'];
+      delete many['x-h4'];
+      assert.equal((await client().request('/hello', { headers: many })).status, 200);
+    });
+
+    test('paths are normalised before routing', async () => {
+      assert.equal((await client().request('//hello')).text(), 'hello, world');
+      assert.equal((await client().request('/files/../hello')).text(), 'hello, world');
+      assert.equal((await client().request('/files/%2e%2e/hello')).text(), 'hello, world');
+      assert.deepEqual((await client().request('/files/a//b/./c/../d')).json(), { rest: 'a/b/d' });
+    });
+
+    test('paths that would smuggle a separator or climb above the root are a 400', async () => {
+      for (const path of ['/files/a%2f..%2f..%2fetc%2fpasswd', '/files/a%5c..%5cb', '/..', '/files/../../hello', '/items/a%00b']) {
+        const res = await client().request(path);
+        assert.equal(res.status, 400, path);
+        assert.deepEqual(res.json(), { detail: 'Bad Request: the path has an encoded separator or climbs above the root' });
+      }
+    });
+  });
 
   test('an HTTP/1.1 head past maxHeaderSize is a 431', async () => {
     const conn = await rawConnect(server.port);

@@ -53,12 +53,18 @@ describe('toOutgoing: returned values', () => {
     assert.deepEqual(out(''), { status: 200, headers: { 'content-type': TEXT }, body: '' });
   });
 
-  test('a Uint8Array is 200 application/octet-stream, the same object', () => {
-    const data = new Uint8Array([1, 2, 3]);
+  test('a Uint8Array is 200 application/octet-stream, a view of ours over the same bytes (no copy)', () => {
+    const memory = new ArrayBuffer(8);
+    const data = new Uint8Array(memory, 2, 3);
+    data.set([1, 2, 3]);
     const result = out(data);
     assert.equal(result.status, 200);
     assert.deepEqual(result.headers, { 'content-type': BINARY });
-    assert.equal(result.body, data);
+    const body = result.body as Uint8Array;
+    assert.notEqual(body, data, 'the app cannot change the view the server reads');
+    assert.equal(body.buffer, memory);
+    assert.equal(body.byteOffset, 2);
+    assert.deepEqual([...body], [1, 2, 3]);
   });
 
   test('a Buffer is binary with the same bytes', () => {
