@@ -31,8 +31,13 @@ import {
 } from '../helpers/h2frames.ts';
 import { startTestServer } from '../helpers/server.ts';
 
-/** How long a single malformed request may go unanswered before it counts as a hang. */
-const WAIT_MS = 2_500;
+/**
+ * How long a single malformed request may go unanswered before it counts as a hang. The slowest
+ * legitimate answer is a 408 for a body that stops arriving: the server below has a
+ * requestTimeout of 2 s checked every 0.5 s (headersTimeout / 2), so it comes 2–2.5 s in, later
+ * on a loaded machine; 4 s leaves room without letting a real hang pass.
+ */
+const WAIT_MS = 4_000;
 
 type Outcome = '4xx' | 'closed' | 'stream-error' | 'goaway' | 'ignored' | '2xx' | '5xx' | 'hang';
 
