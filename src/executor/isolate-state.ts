@@ -9,6 +9,18 @@
 
 import { ISOLATE_BUSY_LIMIT, ISOLATE_BUSY_ROUTE, ISOLATE_BUSY_SINCE, ISOLATE_HEARTBEAT, ISOLATE_LOAD, ISOLATE_LOOP_LIMIT, ISOLATE_STATE_STRIDE } from './layout.ts';
 
+/** How often an isolate's event loop stamps its heartbeat, in ms. */
+export const HEARTBEAT_MS = 50;
+
+/**
+ * Starts isolate `index`'s heartbeat on this thread's event loop: stamped now, then every
+ * `HEARTBEAT_MS`. The timer does not keep the thread alive.
+ */
+export function startHeartbeat(state: IsolateState, index: number): void {
+  state.heartbeat(index);
+  setInterval(() => state.heartbeat(index), HEARTBEAT_MS).unref();
+}
+
 export function createIsolateState(isolates: number): SharedArrayBuffer {
   return new SharedArrayBuffer(Math.max(1, isolates) * ISOLATE_STATE_STRIDE * Int32Array.BYTES_PER_ELEMENT);
 }
@@ -31,6 +43,17 @@ export class IsolateState {
   }
 
   // ── written by isolate `index` only ──
+
+  /**
+   * The load as a plain store, with no fence: for a count updated on every request (a pinned
+   * worker's requests in flight) that readers need only eventually — the watchdog reads it
+   * after the worker has been stuck for a whole timeout, long after any store is visible.
+   * (A plain Int32 store is never torn; the JS memory model lets a racing reader see it late,
+   * never a mix.)
+   */
+  setLoadRelaxed(index: number, load: number): void {
+    this.#words[index * ISOLATE_STATE_STRIDE + ISOLATE_LOAD] = load;
+  }
 
   setLoad(index: number, load: number): void {
     Atomics.store(this.#words, index * ISOLATE_STATE_STRIDE + ISOLATE_LOAD, load);

@@ -35,7 +35,7 @@ export const DOORBELL_STRIDE = CACHE_LINE / Int32Array.BYTES_PER_ELEMENT;
  * supervisor's watchdog) only load them.
  *   [0] load       pooled: tasks the isolate is running or has queued;
  *                  pinned: requests in flight (received, response not yet written),
- *                  published with each heartbeat
+ *                  a plain store per request (read only by the watchdog, long after)
  *   [1] busySince  ms since the epoch (never 0) when the isolate entered the synchronous
  *                  part of a handler; 0 while it is not inside one
  *   [2] busyLimit  the timeout, in ms, of the handler whose synchronous part is running

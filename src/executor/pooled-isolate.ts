@@ -44,13 +44,11 @@ import {
   type PooledFault,
 } from './codec.ts';
 import { Doorbell } from './doorbell.ts';
-import { IsolateState } from './isolate-state.ts';
+import { IsolateState, startHeartbeat } from './isolate-state.ts';
 import { RingConsumer, RingProducer } from './ring.ts';
 import type { PooledIsolateData, RingPair } from './topology.ts';
 
 
-/** How often the event loop stamps its heartbeat (isolate-state.ts), in ms. */
-const HEARTBEAT_MS = 50;
 /** How long to wait before retrying answers that did not fit into a full response ring, in ms. */
 const FULL_RING_RETRY_MS = 1;
 
@@ -136,8 +134,7 @@ function run(routes: readonly Route[]): void {
     state.setLoopLimit(data.index, limit);
   };
   // Proof that this event loop turns; the supervisor's watchdog replaces the isolate if it stops.
-  state.heartbeat(data.index);
-  setInterval(() => state.heartbeat(data.index), HEARTBEAT_MS).unref();
+  startHeartbeat(state, data.index);
   publishLoad();
 
   port!.on('message', (message: ToPooled) => {

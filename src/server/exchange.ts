@@ -102,14 +102,18 @@ export function createExchange(ctx: ExchangeContext): {
   const { state } = ctx;
   const self = ctx.isolate.index;
 
-  /** A request arrives (its response is not written yet). */
+  /**
+   * A request arrives (its response is not written yet). The count is published for the
+   * watchdog's log line (how many requests a replacement cut), with a plain store: no fence on
+   * the per-request path.
+   */
   function admit(): void {
-    ctx.inFlight++;
     ctx.received++;
+    state.setLoadRelaxed(self, ++ctx.inFlight);
   }
   /** A request's response has been written (or its client left). */
   function release(): void {
-    ctx.inFlight--;
+    state.setLoadRelaxed(self, --ctx.inFlight);
   }
 
   /**
@@ -181,19 +185,7 @@ export function createExchange(ctx: ExchangeContext): {
       const draft = outgoing as ResponseDraft;
       let checked: Outgoing;
       try {
-        let timedOut = false;
-        for (const hook of onResponse) {
-          if ((await bounded(hook(info, draft))) !== HOOK_TIMED_OUT) continue;
-          timedOut = true;
-          break;
-        }
-        // What the hooks left must be as sendable as what a handler returns.
-        const sendable = timedOut ? null : checkDraft(draft);
-        checked = sendable === null
-          ? hookTimedOut('onResponse', info)
-          : sendable.ok
-          ? sendable.value
-          : faultResponse(internalFault(sendable.error.code, hookSite('onResponse', info), `an onResponse hook left a response that cannot be sent: ${sendable.error.message}`, ctx));
+        checked = (await runResponseHooks(info, draft)) ? sendableDraft(draft, info) : hookTimedOut('onResponse', info);
       } catch (thrown) {
         checked = faultResponse(faultFromThrown(thrown, hookSite('onResponse', info), 'an onResponse hook threw or rejected', ctx));
       }
@@ -206,6 +198,21 @@ export function createExchange(ctx: ExchangeContext): {
       }
       send(adapter, native, checked, head, body);
     })();
+  }
+
+  /** Runs the onResponse hooks in order; false when one did not settle in time. May throw. */
+  async function runResponseHooks(info: RequestInfo, draft: ResponseDraft): Promise<boolean> {
+    for (const hook of onResponse) if ((await bounded(hook(info, draft))) === HOOK_TIMED_OUT) return false;
+    return true;
+  }
+
+  /** What the hooks left, checked as a handler's answer is; a 500 with an error id if it cannot be sent. */
+  function sendableDraft(draft: ResponseDraft, info: RequestInfo): Outgoing {
+    const sendable = checkDraft(draft);
+    if (sendable.ok) return sendable.value;
+    return faultResponse(
+      internalFault(sendable.error.code, hookSite('onResponse', info), `an onResponse hook left a response that cannot be sent: ${sendable.error.message}`, ctx),
+    );
   }
 
   /** Ends every event stream cleanly (see `pipeBody`); the server is shutting down. */

@@ -13,7 +13,7 @@ import { createLogger } from '../core/log.ts';
 import { createHttp1Engine } from '../protocol/http1.ts';
 import { createHttp2Engine } from '../protocol/http2.ts';
 import { createTlsFront, sniffCleartext, type Engines } from '../protocol/connection.ts';
-import { IsolateState } from '../executor/isolate-state.ts';
+import { IsolateState, startHeartbeat } from '../executor/isolate-state.ts';
 import { PoolClient } from '../executor/pool-client.ts';
 import { createExchange, type ExchangeContext } from './exchange.ts';
 import { listen } from './listen.ts';
@@ -24,8 +24,6 @@ import type { FromWorker, PinnedWorkerData, ToWorker } from './messages.ts';
 const SILENT_WHILE_DRAINING_MS = 1_000;
 /** How often the event-loop delay is sampled for the spill-over decision, in ms. */
 const LOOP_SAMPLE_MS = 10;
-/** How often the event loop stamps its heartbeat for the supervisor's watchdog, in ms. */
-const HEARTBEAT_MS = 50;
 
 const port = parentPort;
 if (port === null) throw new Error('pinned-worker.ts runs only as a worker thread');
@@ -68,14 +66,8 @@ function startServing(table: ExchangeContext['table']): void {
   // Proof that this event loop turns: the supervisor's watchdog replaces the worker when the
   // stamp goes stale for longer than `loopLimit` (outside a handler's synchronous part, which it
   // judges by that route's own timeout).
-  // With it goes the number of requests in flight (for the watchdog's log line: how many a
-  // replacement cut), so the per-request path stores nothing for it.
   state.setLoopLimit(data.index, loopLimit);
-  state.heartbeat(data.index);
-  setInterval(() => {
-    state.heartbeat(data.index);
-    state.setLoad(data.index, ctx.inFlight);
-  }, HEARTBEAT_MS).unref();
+  startHeartbeat(state, data.index);
   if (pool !== null) {
     // The event-loop delay: how late a timer fires. It decays by half per sample, so one long
     // block counts for a few samples and then fades.

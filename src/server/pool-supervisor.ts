@@ -26,7 +26,7 @@ import { createIsolateState, IsolateState } from '../executor/isolate-state.ts';
 import type { ToPooled } from '../executor/pooled-isolate.ts';
 import { createRingPair, slotsPerIsolate, type PoolLinkData, type PooledIsolateData, type RingPair } from '../executor/topology.ts';
 import type { FromWorker } from './messages.ts';
-import { RestartBackoff, routeMismatch, sameRoutes, stuckReason, waitFor, WATCHDOG_INTERVAL_MS, type StartError } from './worker-lifecycle.ts';
+import { RestartBackoff, routeMismatch, sameRoutes, terminateStuck, waitFor, WATCHDOG_INTERVAL_MS, type StartError } from './worker-lifecycle.ts';
 
 const POOLED_URL = new URL(`../executor/pooled-isolate${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
@@ -309,12 +309,6 @@ export class PoolSupervisor {
    * heartbeat. A route with `timeout: 0` is never cut.
    */
   #watch(): void {
-    for (const slot of this.#slots) {
-      if (!slot.ready || slot.worker === null || slot.killedFor !== null) continue;
-      const reason = stuckReason(this.#state, slot.index, this.#routes);
-      if (reason === null) continue;
-      slot.killedFor = reason;
-      void slot.worker.terminate();
-    }
+    terminateStuck(this.#slots, this.#state, this.#routes);
   }
 }

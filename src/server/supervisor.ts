@@ -31,7 +31,7 @@ import type { FromWorker, ListenMode, PinnedWorkerData, ToWorker } from './messa
 import { createIsolateState, IsolateState } from '../executor/isolate-state.ts';
 import type { RingPair } from '../executor/topology.ts';
 import { PoolSupervisor } from './pool-supervisor.ts';
-import { RestartBackoff, routeMismatch, sameRoutes, stuckReason, waitFor, WATCHDOG_INTERVAL_MS, type StartError } from './worker-lifecycle.ts';
+import { RestartBackoff, routeMismatch, sameRoutes, terminateStuck, waitFor, WATCHDOG_INTERVAL_MS, type StartError } from './worker-lifecycle.ts';
 
 export type { StartError } from './worker-lifecycle.ts';
 
@@ -220,14 +220,9 @@ export class Supervisor {
    * `net.ipv4.tcp_migrate_req` is 1, when it moves them to another worker).
    */
   #watch(): void {
-    for (const slot of this.#slots) {
-      if (!slot.ready || slot.worker === null || slot.killedFor !== null) continue;
-      const reason = stuckReason(this.#state, slot.index, this.#routes);
-      if (reason === null) continue;
-      slot.killedFor = reason;
+    terminateStuck(this.#slots, this.#state, this.#routes, (slot) => {
       slot.cut = this.#state.load(slot.index);
-      void slot.worker.terminate();
-    }
+    });
   }
 
   /** Graceful shutdown: every pinned worker drains within the grace period, then exits. Idempotent. */

@@ -101,7 +101,7 @@ export const WATCHDOG_GRACE_MS = 50;
  * hook that loops). A route with `timeout: 0` is never cut. Both watchdogs, pinned and pooled,
  * judge by this one rule.
  */
-export function stuckReason(state: IsolateState, index: number, routes: readonly RouteInfo[]): string | null {
+function stuckReason(state: IsolateState, index: number, routes: readonly RouteInfo[]): string | null {
   const overrun = state.overrun(index);
   if (overrun > WATCHDOG_GRACE_MS) {
     const route = routes[state.busyRoute(index)];
@@ -110,6 +110,30 @@ export function stuckReason(state: IsolateState, index: number, routes: readonly
   const blocked = state.loopOverrun(index);
   if (blocked > WATCHDOG_GRACE_MS) return `had its event loop blocked ${blocked} ms past the timeout of what it was running`;
   return null;
+}
+
+/** What a watchdog needs of a supervisor's slot. */
+export interface WatchedSlot {
+  readonly index: number;
+  readonly ready: boolean;
+  readonly worker: Worker | null;
+  /** Why the watchdog terminated the slot's isolate; null while it has not. */
+  killedFor: string | null;
+}
+
+/**
+ * One watchdog tick: every serving isolate that `stuckReason` finds stuck is terminated, once,
+ * with the reason kept on its slot for the exit log line. `beforeKill` sees the slot first.
+ */
+export function terminateStuck<S extends WatchedSlot>(slots: readonly S[], state: IsolateState, routes: readonly RouteInfo[], beforeKill?: (slot: S) => void): void {
+  for (const slot of slots) {
+    if (!slot.ready || slot.worker === null || slot.killedFor !== null) continue;
+    const reason = stuckReason(state, slot.index, routes);
+    if (reason === null) continue;
+    slot.killedFor = reason;
+    beforeKill?.(slot);
+    void slot.worker.terminate();
+  }
 }
 
 /** Restart delays that double while an isolate keeps dying young, from 100 ms up to 10 s. */

@@ -8,7 +8,9 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import http2 from 'node:http2';
+import type { Readable } from 'node:stream';
 import { test } from 'node:test';
+import type { Server, ServeOptions } from '../../src/index.ts';
 import { startTestServer } from '../helpers/server.ts';
 
 const APP = new URL('../fixtures/apps/runaway.ts', import.meta.url);
@@ -20,31 +22,32 @@ interface Answer {
   readonly body: string;
 }
 
-/** `count` concurrent GETs of `path?id=i` as streams of one h2c session; rejects if any hangs. */
+/** Request `id`'s answer, read from `body` once it ends; rejects if it takes over 10 s (a hang). */
+function answerOf(id: number, body: Readable, head: () => Pick<Answer, 'status' | 'retryAfter'>): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`request ${id} hung`)), 10_000);
+    let text = '';
+    body.setEncoding('utf8');
+    body.on('data', (chunk: string) => (text += chunk));
+    body.on('end', () => {
+      clearTimeout(timer);
+      resolve({ id, ...head(), body: text });
+    });
+    body.on('error', reject);
+  });
+}
+
+/** `count` concurrent GETs of `path?id=i` as streams of one h2c session. */
 async function burstH2(port: number, path: string, count: number): Promise<Answer[]> {
   const session = http2.connect(`http://127.0.0.1:${port}`);
   try {
     return await Promise.all(
-      Array.from({ length: count }, (_, id) =>
-        new Promise<Answer>((resolve, reject) => {
-          const timer = setTimeout(() => reject(new Error(`request ${id} hung`)), 10_000);
-          const stream = session.request({ ':path': `${path}&id=${id}` });
-          let body = '';
-          let status = 0;
-          let retryAfter: string | undefined;
-          stream.setEncoding('utf8');
-          stream.on('response', (h) => {
-            status = h[':status'] ?? 0;
-            retryAfter = h['retry-after'] as string | undefined;
-          });
-          stream.on('data', (chunk: string) => (body += chunk));
-          stream.on('end', () => {
-            clearTimeout(timer);
-            resolve({ id, status, retryAfter, body });
-          });
-          stream.on('error', reject);
-        }),
-      ),
+      Array.from({ length: count }, (_, id) => {
+        const stream = session.request({ ':path': `${path}&id=${id}` });
+        let head: Pick<Answer, 'status' | 'retryAfter'> = { status: 0, retryAfter: undefined };
+        stream.on('response', (h) => (head = { status: h[':status'] ?? 0, retryAfter: h['retry-after'] as string | undefined }));
+        return answerOf(id, stream, () => head);
+      }),
     );
   } finally {
     session.close();
@@ -56,21 +59,24 @@ function burstH1(port: number, path: string, count: number): Promise<Answer[]> {
   return Promise.all(
     Array.from({ length: count }, (_, id) =>
       new Promise<Answer>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`request ${id} hung`)), 10_000);
         http
           .get({ host: '127.0.0.1', port, path: `${path}&id=${id}`, agent: false }, (res) => {
-            let body = '';
-            res.setEncoding('utf8');
-            res.on('data', (chunk: string) => (body += chunk));
-            res.on('end', () => {
-              clearTimeout(timer);
-              resolve({ id, status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'], body });
-            });
+            answerOf(id, res, () => ({ status: res.statusCode ?? 0, retryAfter: res.headers['retry-after'] })).then(resolve, reject);
           })
           .on('error', reject);
       }),
     ),
   );
+}
+
+/** Runs `check` against a server started with `options`, and closes it whatever happens. */
+async function withServer(options: ServeOptions, check: (server: Server) => Promise<void>): Promise<void> {
+  const server = await startTestServer(options, APP);
+  try {
+    await check(server);
+  } finally {
+    await server.close();
+  }
 }
 
 /** Checks the split: `served` answered 200 with their own request's id, the rest 503 + Retry-After. */
@@ -87,43 +93,32 @@ function assertSplit(answers: readonly Answer[], served: number): void {
 }
 
 test('without a pool: 100 concurrent slow requests past maxInFlight 8 — exactly 8 served, 92 shed with 503', async () => {
-  const server = await startTestServer({ pinnedWorkers: 1, pooledWorkers: 0, maxInFlight: 8 }, APP);
-  try {
+  await withServer({ pinnedWorkers: 1, pooledWorkers: 0, maxInFlight: 8 }, async (server) => {
     assertSplit(await burstH2(server.port, '/slow?ms=1000', 100), 8);
     // The bound is on requests in flight, not a budget: once they are answered, it admits again.
     assertSplit(await burstH2(server.port, '/slow?ms=300', 8), 8);
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 test('with a pool: past maxInFlight a route that may spill goes to an idle pooled slot; one that may not is shed', async () => {
   // Spilling on event-loop delay is switched off, so only the in-flight count decides.
-  const server = await startTestServer({ pinnedWorkers: 1, pooledWorkers: 1, maxInFlight: 8, spillLoopDelay: 60_000 }, APP);
-  try {
+  await withServer({ pinnedWorkers: 1, pooledWorkers: 1, maxInFlight: 8, spillLoopDelay: 60_000 }, async (server) => {
     // 8 inline, 1 spilled to the pool's only slot, 41 shed.
     assertSplit(await burstH2(server.port, '/slow?ms=1000', 50), 9);
     // `pool: false`: nothing spills.
     assertSplit(await burstH2(server.port, '/slow-inline?ms=1000', 50), 8);
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 test('a pooled isolate bounds its own queue, fed by two pinned workers: exactly slots + poolQueueLimit served', async () => {
-  const server = await startTestServer({ pinnedWorkers: 2, pooledWorkers: 1, poolQueueLimit: 2 }, APP);
-  try {
+  await withServer({ pinnedWorkers: 2, pooledWorkers: 1, poolQueueLimit: 2 }, async (server) => {
     // One slot running and two queued, each 1.5 s: the three run one after another.
-    const answers = await burstH1(server.port, '/pool-slow?ms=1500', 30);
-    assertSplit(answers, 3);
-  } finally {
-    await server.close();
-  }
+    assertSplit(await burstH1(server.port, '/pool-slow?ms=1500', 30), 3);
+  });
 });
 
 test('hooks that never settle are answered 504 after handlerTimeout, and give their slot back', async () => {
-  const server = await startTestServer({ pinnedWorkers: 1, maxInFlight: 2, handlerTimeout: 300 }, APP);
-  try {
+  await withServer({ pinnedWorkers: 1, maxInFlight: 2, handlerTimeout: 300 }, async (server) => {
     for (const kind of ['request', 'response']) {
       // Three times the bound, one after another: each held slot must have been given back.
       for (let i = 0; i < 6; i++) {
@@ -134,7 +129,5 @@ test('hooks that never settle are answered 504 after handlerTimeout, and give th
     }
     assertSplit(await burstH2(server.port, '/slow?ms=200', 2), 2);
     assert.deepEqual(server.restarts, { pinned: 0, pooled: 0 });
-  } finally {
-    await server.close();
-  }
+  });
 });

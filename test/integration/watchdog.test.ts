@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import type { Server } from '../../src/index.ts';
+import { CliProcess } from '../helpers/cli.ts';
 import { nextWorkerEvent } from '../helpers/events.ts';
 import { startTestServer } from '../helpers/server.ts';
 
@@ -130,4 +131,24 @@ describe('a pinned worker blocked past its handler timeout', () => {
     assert.deepEqual(patientSync, { kind: 'answered', status: 200, body: 'patient' });
     assert.equal(server.restarts.pinned, restartsBefore);
   });
+});
+
+test('the log line names the route that blocked and how many requests were cut', async () => {
+  const cli = new CliProcess(['serve', 'test/fixtures/apps/runaway.ts', '--host', '127.0.0.1', '--port', '0', '--pinned', '1', '--handler-timeout', '500ms']);
+  try {
+    const [, port] = await cli.waitForOutput(/Starting HTTP\/2 server on 127\.0\.0\.1:(\d+) /);
+    await cli.waitForOutput(/Ready: /);
+    // Two requests in flight on the one worker: a slow one, then the runaway.
+    const slow = fresh(Number(port), '/slow?ms=5000', 10_000);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const runaway = fresh(Number(port), '/runaway', 10_000);
+    const [line] = await cli.waitForOutput(/↻ Pinned worker 0 \(thread \d+\) [^\n]*/, 'stderr');
+    assert.match(line, /was stuck in the synchronous code of GET:\/runaway \d+ ms past its timeout, so the watchdog terminated it; 2 request\(s\) in flight on it were cut; restarting in 100 ms/);
+    assert.equal((await runaway).kind, 'failed');
+    assert.equal((await slow).kind, 'failed');
+    await cli.waitForOutput(/✓ Pinned worker 0 restarted/);
+  } finally {
+    cli.kill('SIGTERM');
+    await cli.finished;
+  }
 });
