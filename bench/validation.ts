@@ -16,7 +16,7 @@ import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { appTable } from '../src/app/app.ts';
-import { invoke } from '../src/app/dispatch.ts';
+import { invoke } from '../src/app/invoke.ts';
 import { Request } from '../src/app/request.ts';
 import { NO_RESPONSE } from '../src/app/response.ts';
 import { createLogger } from '../src/core/log.ts';
@@ -38,7 +38,7 @@ async function inIsolate(count: number): Promise<Record<string, number>> {
   const once = async (path: string): Promise<void> => {
     const match = table.router.find('POST', path);
     if (match.kind !== 'found') throw new Error(`no route ${path}`);
-    const req = new Request('POST', path, '', match.params, headers, false, BODY, 1 << 20, isolate);
+    const req = new Request('POST', path, '', match.params, headers, BODY, 1 << 20, isolate);
     const result = await invoke(match.value, req, NO_RESPONSE, ctx);
     if (!result.ok) throw new Error(`${path} failed: ${JSON.stringify(result.error)}`);
   };

@@ -1,8 +1,8 @@
 /**
  * What a handler receives: the request, the same shape over HTTP/1.1, h2c and TLS h2.
  *
- * Everything a handler may not need is computed on first use: the query object, the headers
- * without HTTP/2 pseudo-headers, and the body (read from the socket, limited to `bodyLimit`).
+ * Everything a handler may not need is computed on first use: the query object and the body
+ * (read from the socket, limited to `bodyLimit`).
  */
 
 import { parse as parseQueryString } from 'node:querystring';
@@ -79,8 +79,6 @@ export class Request<
 
   #query: QueryOf | undefined;
   #rawHeaders: IncomingHeaders;
-  #hasPseudoHeaders: boolean;
-  #headers: IncomingHeaders | undefined;
   #body: BodySource;
   #bodyLimit: number;
   #bytes: Promise<Uint8Array> | undefined;
@@ -93,7 +91,6 @@ export class Request<
     rawQuery: string,
     params: Readonly<Record<string, string>>,
     headers: IncomingHeaders,
-    hasPseudoHeaders: boolean,
     body: BodySource,
     bodyLimit: number,
     isolate: IsolateInfo,
@@ -105,7 +102,6 @@ export class Request<
     this.params = params as Params;
     this.isolate = isolate;
     this.#rawHeaders = headers;
-    this.#hasPseudoHeaders = hasPseudoHeaders;
     this.#body = body;
     this.#bodyLimit = bodyLimit;
     this.#exchange = exchange;
@@ -137,19 +133,13 @@ export class Request<
     return (this.#query ??= (this.rawQuery === '' ? Object.create(null) : parseQueryString(this.rawQuery)) as QueryOf);
   }
 
-  /** Request headers with lowercase names (HTTP/2 pseudo-headers such as `:path` left out). Validated when the route has a `headers` schema. */
+  /**
+   * Request headers with lowercase names: the header fields only, over every protocol (HTTP/2's
+   * pseudo-headers such as `:path` are the protocol's, and never get here). Validated when the
+   * route has a `headers` schema.
+   */
   get headers(): Headers {
-    if (this.#validatedHeaders !== undefined) return this.#validatedHeaders;
-    if (this.#headers === undefined) {
-      if (!this.#hasPseudoHeaders) {
-        this.#headers = this.#rawHeaders;
-      } else {
-        const copy: Record<string, string | string[] | undefined> = Object.create(null);
-        for (const name in this.#rawHeaders) if (name.charCodeAt(0) !== 58 /* ':' */) copy[name] = this.#rawHeaders[name];
-        this.#headers = copy;
-      }
-    }
-    return this.#headers as Headers;
+    return this.#validatedHeaders ?? (this.#rawHeaders as Headers);
   }
 
   #validatedHeaders: Headers | undefined;

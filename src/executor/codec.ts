@@ -33,7 +33,7 @@
  * All integers are little-endian.
  */
 
-import type { Fault } from '../app/dispatch.ts';
+import type { Fault } from '../app/boundary.ts';
 import type { ValidationIssue } from '../app/schema.ts';
 import type { IncomingHeaders } from '../app/request.ts';
 import type { BufferedOutgoing } from '../app/response.ts';
@@ -244,15 +244,15 @@ export function encodeCancel(ring: RingProducer, taskId: number): boolean {
 type AnyHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
 
 /**
- * Encoded size of `headers` by `measure`, and how many entries they make. HTTP/2 pseudo-headers
- * (`:path`…) and missing values are left out, here and in `writeHeaders`.
+ * Encoded size of `headers` by `measure`, and how many entries they make. Missing values are
+ * left out, here and in `writeHeaders`.
  */
 function headersSize(headers: AnyHeaders, measure: Measure): [size: number, count: number] {
   let size = 0;
   let count = 0;
   for (const name in headers) {
     const value = headers[name];
-    if (value === undefined || name.charCodeAt(0) === 58 /* ':' */) continue;
+    if (value === undefined) continue;
     if (typeof value === 'string') {
       size += headerNameSize(name, measure) + measure(value);
       count++;
@@ -267,7 +267,7 @@ function headersSize(headers: AnyHeaders, measure: Measure): [size: number, coun
 function writeHeaders(bytes: Buffer, at: number, headers: AnyHeaders): number {
   for (const name in headers) {
     const value = headers[name];
-    if (value === undefined || name.charCodeAt(0) === 58) continue;
+    if (value === undefined) continue;
     if (typeof value === 'string') {
       at = writeHeaderName(bytes, at, name);
       at = writeString(bytes, at, value);

@@ -17,11 +17,11 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { routeLabel, type Route } from '../app/app.ts';
-import { invoke, type Execution, type InvokeContext } from '../app/dispatch.ts';
+import { invoke, type Execution, type InvokeContext } from '../app/invoke.ts';
 import { endRequest, Request, type IsolateInfo } from '../app/request.ts';
 import { disposeBody, isBodyStream, NO_RESPONSE, Response, type BufferedOutgoing } from '../app/response.ts';
 import type { Result } from '../core/result.ts';
-import type { Fault } from '../app/dispatch.ts';
+import type { Fault } from '../app/boundary.ts';
 import { describeThrown } from '../core/describe.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { createLogger } from '../core/log.ts';
@@ -197,7 +197,6 @@ function run(routes: readonly Route[]): void {
       request.rawQuery,
       request.params,
       request.headers,
-      false,
       request.body,
       request.body.byteLength,
       isolate,

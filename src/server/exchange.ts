@@ -19,7 +19,7 @@ import type { Readable } from 'node:stream';
 import type { AppTable, Route } from '../app/app.ts';
 import type { OnErrorHook, RequestInfo, ResponseDraft } from '../app/hooks.ts';
 import { describeThrown, errorResponse, faultFromThrown, faultResponse, httpFault, internalFault, isThenable, textOf } from '../app/boundary.ts';
-import { invoke, type Execution } from '../app/dispatch.ts';
+import { invoke, type Execution } from '../app/invoke.ts';
 import { bodyTooLarge, readBody, Request, type Closable, type IncomingHeaders, type IsolateInfo } from '../app/request.ts';
 import { checkDraft, disposeBody, isBodyStream, isReply, NO_RESPONSE, Response, toOutgoing, type Outgoing } from '../app/response.ts';
 import { ErrorCode, isHttpError } from '../core/errors.ts';
@@ -389,7 +389,7 @@ export function createExchange(ctx: ExchangeContext): {
       return;
     }
 
-    const req = new Request(method, path, rawQuery, match.params, headers, hasPseudoHeaders, body, ctx.bodyLimit, ctx.isolate, native as Closable);
+    const req = new Request(method, path, rawQuery, match.params, headers, body, ctx.bodyLimit, ctx.isolate, native as Closable);
     // The watchdog sees how long the handler's synchronous part runs (route timeout 0: never cut).
     state.enterHandler(self, timeout, route.id);
     const result = invoke(route, req, route.wantsResponse ? new Response() : NO_RESPONSE, ctx);
@@ -437,16 +437,10 @@ export function createExchange(ctx: ExchangeContext): {
       handle(http1Adapter, res, req.method ?? 'GET', target, req.headers, req.rawHeaders.length >> 1, false, req);
     },
     onHttp2Stream(stream, headers) {
-      handle(
-        http2Adapter,
-        stream,
-        (headers[':method'] as string | undefined) ?? 'GET',
-        (headers[':path'] as string | undefined) ?? '/',
-        headers,
-        countRegularHeaders(headers),
-        true,
-        stream,
-      );
+      const method = (headers[':method'] as string | undefined) ?? 'GET';
+      const target = (headers[':path'] as string | undefined) ?? '/';
+      for (const name in headers) if (name.charCodeAt(0) === 58 /* ':' */) delete headers[name];
+      handle(http2Adapter, stream, method, target, headers, countRegularHeaders(headers), true, stream);
     },
   };
 }

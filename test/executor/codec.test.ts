@@ -207,12 +207,12 @@ const viaUtf8 = (text: string): string => Buffer.from(text, 'utf8').toString('ut
 const TABLE_NAMES: ReadonlySet<string> = new Set(HEADER_NAMES);
 const TABLE_METHODS: ReadonlySet<string> = new Set(METHODS);
 
-/** Header entries in the order the encoder writes them: undefined values and pseudo-headers skipped. */
+/** Header entries in the order the encoder writes them: undefined values skipped. */
 function headerEntries(headers: Readonly<Record<string, string | readonly string[] | undefined>>): Array<[string, string]> {
   const entries: Array<[string, string]> = [];
   for (const name in headers) {
     const value = headers[name];
-    if (value === undefined || name.startsWith(':')) continue;
+    if (value === undefined) continue;
     if (typeof value === 'string') entries.push([name, value]);
     else for (const item of value) entries.push([name, item]);
   }
@@ -597,8 +597,8 @@ describe('requests', () => {
     assert.equal(decoded.headers['cookie'], 'only', 'a one-item array comes back as a string');
   });
 
-  test('pseudo-headers and undefined values are not sent', () => {
-    const decoded = roundTripRequest({ ...base, headers: { ':method': 'GET', ':path': '/x', host: 'h', 'x-gone': undefined, 'x-empty': [] } });
+  test('undefined values and empty lists are not sent', () => {
+    const decoded = roundTripRequest({ ...base, headers: { host: 'h', 'x-gone': undefined, 'x-empty': [] } });
     assert.deepEqual(decoded.headers, Object.assign(Object.create(null), { host: 'h' }));
   });
 

@@ -21,8 +21,6 @@ import { applyValidated, bodyAtHand, type Request, type ValidatedParts } from '.
 import { answerOf, disposeBody, fromAnswer, isBodyStream, isReply, type Answer, type Outgoing, type Response } from './response.ts';
 import { validatePart, type Checked, type ValidationIssue } from './schema.ts';
 
-export type { Fault, Reporter } from './boundary.ts';
-
 export type Execution = Result<Outgoing, Fault>;
 
 /** What `invoke` needs besides the route and request: where to report, and the app's onError hooks. */
