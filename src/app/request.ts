@@ -160,9 +160,7 @@ export class Request<
 
   /** One header as a string (repeated values joined), or `undefined`. Case-insensitive name. */
   header(name: string): string | undefined {
-    const value = this.#rawHeaders[name.toLowerCase()];
-    if (value === undefined || typeof value === 'string') return value;
-    return value.join(name.toLowerCase() === 'cookie' ? '; ' : ', ');
+    return headerValue(this.#rawHeaders, name);
   }
 
   /** The body as bytes. Rejects with a 413 `HttpError` past `bodyLimit`. Can be called again. */
@@ -184,6 +182,18 @@ export class Request<
       throw new HttpError(400, 'Request body is not valid JSON', { code: ErrorCode.INVALID_JSON, cause: thrown });
     }
   }
+}
+
+/**
+ * One header of `headers` as a string, or `undefined`; case-insensitive name. Repeated values
+ * are joined as their field allows: cookies with `; ` (RFC 9113 §8.2.3), others with `, `
+ * (RFC 9110 §5.3). `Request.header` and the hooks' `header` both read headers this way.
+ */
+export function headerValue(headers: IncomingHeaders, name: string): string | undefined {
+  const lower = name.toLowerCase();
+  const value = headers[lower];
+  if (value === undefined || typeof value === 'string') return value;
+  return value.join(lower === 'cookie' ? '; ' : ', ');
 }
 
 export function bodyTooLarge(limit: number): HttpError {

@@ -14,7 +14,7 @@ import type http from 'node:http';
 import type http2 from 'node:http2';
 import type net from 'node:net';
 import tls from 'node:tls';
-import { ignore } from './adapter.ts';
+import { ignore } from './incoming.ts';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 

@@ -1,14 +1,15 @@
 /**
  * HTTP/1.1 on Node's llhttp-backed `node:http` server. The server never listens itself: the
  * connection layer hands it sockets (`emit('connection')`) once it has told HTTP/1.1 from h2c.
+ * Each request becomes an `Incoming` (see incoming.ts); what llhttp lets through that RFC 9112
+ * does not, and more header fields than the limit, are answered here.
  */
 
 import http from 'node:http';
-import type { Outgoing } from '../app/response.ts';
-import { disposeBody, isBodyStream } from '../app/response.ts';
-import { bodyLength, pipeBody, type ProtocolAdapter } from './adapter.ts';
-
-export type Http1RequestListener = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+import type { IncomingHeaders } from '../app/request.ts';
+import { disposeBody, isBodyStream, type Outgoing } from '../app/response.ts';
+import { bodyLength, pipeBody } from './body.ts';
+import { refuse, type Incoming, type IncomingListener, type RespondOptions } from './incoming.ts';
 
 export interface Http1Limits {
   readonly keepAliveTimeout: number;
@@ -18,7 +19,8 @@ export interface Http1Limits {
   readonly maxHeaderCount: number;
 }
 
-export function createHttp1Engine(limits: Http1Limits, onRequest: Http1RequestListener): http.Server {
+export function createHttp1Engine(limits: Http1Limits, onIncoming: IncomingListener): http.Server {
+  const { maxHeaderCount } = limits;
   const server = http.createServer(
     {
       keepAliveTimeout: limits.keepAliveTimeout,
@@ -33,11 +35,23 @@ export function createHttp1Engine(limits: Http1Limits, onRequest: Http1RequestLi
       // clients that want HTTP/2 in cleartext use prior knowledge on the same port.
       shouldUpgradeCallback: () => false,
     },
-    onRequest,
+    (req, res) => {
+      const target = requestTarget(req.url ?? '/');
+      const incoming = new Http1Incoming(req, res, target ?? '/');
+      // llhttp checks names and values; what it lets through that RFC 9112 does not: HTTP/0.9,
+      // a broken absolute-form target, and a Host that is not a host.
+      if (target === null || req.httpVersionMajor < 1 || !validHost(req.headers.host)) {
+        refuse(incoming, 400, 'Bad Request: malformed request line or Host');
+      } else if (req.rawHeaders.length >> 1 > maxHeaderCount) {
+        refuse(incoming, 431, `Request Header Fields Too Large: the limit is ${maxHeaderCount} headers`);
+      } else {
+        onIncoming(incoming);
+      }
+    },
   );
   // Node keeps at most this many headers and silently drops the rest: one more than the limit
-  // lets the exchange see that the limit was passed, and answer 431.
-  server.maxHeadersCount = limits.maxHeaderCount + 1;
+  // shows that the limit was passed.
+  server.maxHeadersCount = maxHeaderCount + 1;
   // Node's HTTP server starts its connection bookkeeping (idle tracking for
   // closeIdleConnections, the headers and request timeout checks) on 'listening'. This server
   // receives its sockets from the connection layer instead of a listen() of its own, so it is
@@ -46,21 +60,52 @@ export function createHttp1Engine(limits: Http1Limits, onRequest: Http1RequestLi
   return server;
 }
 
-export const http1Adapter: ProtocolAdapter<http.ServerResponse> = {
-  name: 'h1',
-  send(res, outgoing: Outgoing, head, abandonBody, draining, stop) {
+class Http1Incoming implements Incoming {
+  readonly protocol = 'h1';
+  readonly method: string;
+  readonly target: string;
+  readonly headers: IncomingHeaders;
+  readonly body: http.IncomingMessage;
+  readonly #res: http.ServerResponse;
+
+  constructor(req: http.IncomingMessage, res: http.ServerResponse, target: string) {
+    this.method = req.method ?? 'GET';
+    this.target = target;
+    this.headers = req.headers;
+    this.body = req;
+    this.#res = res;
+  }
+
+  get bodyless(): boolean {
+    // RFC 9112 §6.3: no Transfer-Encoding and no (or a zero) Content-Length.
+    const { headers } = this;
+    return this.body.readableEnded || (headers['transfer-encoding'] === undefined && (headers['content-length'] === undefined || headers['content-length'] === '0'));
+  }
+
+  get closed(): boolean {
+    return this.#res.closed;
+  }
+
+  once(event: 'close', listener: () => void): this {
+    this.#res.once(event, listener);
+    return this;
+  }
+
+  respond(outgoing: Outgoing, options: RespondOptions): void | Promise<void> {
+    const res = this.#res;
     const body = outgoing.body;
     if (res.headersSent || res.destroyed) {
       disposeBody(body);
       return;
     }
     const headers = outgoing.headers as Record<string, string | readonly string[]>;
-    if (abandonBody || draining) headers['connection'] = 'close';
+    if (options.abandonBody || options.draining) headers['connection'] = 'close';
     if (isBodyStream(body)) {
       // No content-length: HTTP/1.1 sends it chunked.
       res.writeHead(outgoing.status, headers as http.OutgoingHttpHeaders);
-      if (head) res.end();
-      return pipeBody(body, res, head, stop).then(() => {
+      if (options.head) res.end();
+      const { stop } = options;
+      return pipeBody(body, res, options.head, stop).then(() => {
         // Ended early because the server is shutting down: the connection closes after it.
         if (stop?.aborted !== true || res.destroyed) return;
         if (res.writableFinished) res.socket?.end();
@@ -69,16 +114,37 @@ export const http1Adapter: ProtocolAdapter<http.ServerResponse> = {
     }
     if (body !== null) headers['content-length'] = String(bodyLength(body));
     res.writeHead(outgoing.status, headers as http.OutgoingHttpHeaders);
-    if (body === null || head) res.end();
+    if (body === null || options.head) res.end();
     else res.end(body);
     return undefined;
-  },
-  fail(res) {
+  }
+
+  fail(): void {
+    const res = this.#res;
     if (res.headersSent) {
       res.destroy();
       return;
     }
     res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
     res.end('Internal Server Error');
-  },
-};
+  }
+}
+
+/** A Host value: a host name or address and an optional port (RFC 3986 §3.2.2), or absent. */
+const HOST = /^[A-Za-z0-9\-._~%!$&'()*+,;=:[\]]*$/;
+
+function validHost(host: string | undefined): boolean {
+  return host === undefined || HOST.test(host);
+}
+
+/**
+ * The origin-form target of a request; an absolute-form one (`GET http://host/path`) is routed
+ * by its path, and `*` (OPTIONS) is kept. `null` when the target cannot be parsed.
+ */
+function requestTarget(url: string): string | null {
+  if (url.charCodeAt(0) === 47 /* '/' */) return url;
+  if (url === '*') return url;
+  if (!URL.canParse(url)) return null;
+  const parsed = new URL(url);
+  return `${parsed.pathname}${parsed.search}`;
+}

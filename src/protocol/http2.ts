@@ -1,15 +1,16 @@
 /**
  * HTTP/2 on Node's nghttp2-backed `node:http2` core API (streams, not the compatibility layer).
  * Like the HTTP/1.1 engine it never listens: it receives sockets that start with the HTTP/2
- * preface (h2c) or negotiated `h2` over TLS.
+ * preface (h2c) or negotiated `h2` over TLS. Each stream becomes an `Incoming` (see
+ * incoming.ts) whose headers are the header fields only: the pseudo-headers are read here and
+ * taken out.
  */
 
 import http2 from 'node:http2';
-import type { Outgoing } from '../app/response.ts';
-import { disposeBody, isBodyStream } from '../app/response.ts';
-import { bodyLength, ignore, pipeBody, type ProtocolAdapter } from './adapter.ts';
-
-export type Http2StreamListener = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void;
+import type { IncomingHeaders } from '../app/request.ts';
+import { disposeBody, isBodyStream, type Outgoing } from '../app/response.ts';
+import { bodyLength, pipeBody } from './body.ts';
+import { ignore, refuse, type Incoming, type IncomingListener, type RespondOptions } from './incoming.ts';
 
 export interface Http2Limits {
   /** Idle time after which a session with no open streams is closed, in ms. */
@@ -22,17 +23,19 @@ export interface Http2Limits {
   readonly maxSessionMemory: number;
 }
 
-export function createHttp2Engine(
-  limits: Http2Limits,
-  sessions: Set<http2.ServerHttp2Session>,
-  onStream: Http2StreamListener,
-): http2.Http2Server {
+/**
+ * How many pseudo-header fields a request can carry (:method, :scheme, :authority, :path,
+ * :protocol). nghttp2 counts them against `maxHeaderListPairs` too; leaving room for them and one
+ * more lets a request with one field too many be answered 431 here rather than reset.
+ */
+const PSEUDO_HEADER_ROOM = 8;
+
+export function createHttp2Engine(limits: Http2Limits, sessions: Set<http2.ServerHttp2Session>, onIncoming: IncomingListener): http2.Http2Server {
+  const { maxHeaderCount } = limits;
   const server = http2.createServer({
     settings: { maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderSize },
     maxSessionMemory: limits.maxSessionMemory,
-    // nghttp2 refuses a stream with more header fields than this (pseudo-headers included); a
-    // few more than the limit lets the exchange answer such a request with a 431 instead.
-    maxHeaderListPairs: limits.maxHeaderCount + 8,
+    maxHeaderListPairs: maxHeaderCount + PSEUDO_HEADER_ROOM,
     // Rapid reset (CVE-2023-44487) and frame floods are bounded by Node's and nghttp2's own
     // defaults: at most 1000 RST_STREAM in a burst and 33/s after it (streamResetBurst,
     // streamResetRate), 10 unanswered PINGs and SETTINGS, 1000 invalid frames, 100 refused streams.
@@ -44,17 +47,62 @@ export function createHttp2Engine(
     session.on('error', ignore);
     session.once('close', () => sessions.delete(session));
   });
-  server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => {
+  server.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
     // A stream reset by the client emits 'error'; without a listener it would be thrown.
     stream.on('error', ignore);
-    onStream(stream, headers);
+    const method = (headers[':method'] as string | undefined) ?? 'GET';
+    const target = (headers[':path'] as string | undefined) ?? '/';
+    // nghttp2 has checked the pseudo-headers (present, known, once each, before every regular
+    // field: RFC 9113 §8.3) and dropped fields with invalid names or values, so the raw list
+    // starts with the pseudo-headers and the rest are the header fields.
+    const authority = headers[':authority'] as string | undefined;
+    let pseudo = 0;
+    while (pseudo < rawHeaders.length && (rawHeaders[pseudo] as string).charCodeAt(0) === 58 /* ':' */) {
+      delete headers[rawHeaders[pseudo] as string];
+      pseudo += 2;
+    }
+    // :authority stands for Host in HTTP/2 (RFC 9113 §8.3.1), so a handler reads the host the
+    // same way over either protocol.
+    if (authority !== undefined && headers.host === undefined) headers.host = authority;
+    const incoming = new Http2Incoming(stream, method, target, headers);
+    if ((rawHeaders.length - pseudo) >> 1 > maxHeaderCount) {
+      refuse(incoming, 431, `Request Header Fields Too Large: the limit is ${maxHeaderCount} headers`);
+    } else {
+      onIncoming(incoming);
+    }
   });
   return server;
 }
 
-export const http2Adapter: ProtocolAdapter<http2.ServerHttp2Stream> = {
-  name: 'h2',
-  send(stream, outgoing: Outgoing, head, abandonBody, _draining, stop) {
+class Http2Incoming implements Incoming {
+  readonly protocol = 'h2';
+  readonly method: string;
+  readonly target: string;
+  readonly headers: IncomingHeaders;
+  readonly body: http2.ServerHttp2Stream;
+
+  constructor(stream: http2.ServerHttp2Stream, method: string, target: string, headers: IncomingHeaders) {
+    this.method = method;
+    this.target = target;
+    this.headers = headers;
+    this.body = stream;
+  }
+
+  get bodyless(): boolean {
+    return this.body.readableEnded || this.body.endAfterHeaders;
+  }
+
+  get closed(): boolean {
+    return this.body.closed;
+  }
+
+  once(event: 'close', listener: () => void): this {
+    this.body.once(event, listener);
+    return this;
+  }
+
+  respond(outgoing: Outgoing, options: RespondOptions): void | Promise<void> {
+    const stream = this.body;
     if (stream.destroyed || stream.headersSent) {
       disposeBody(outgoing.body);
       return;
@@ -66,11 +114,11 @@ export const http2Adapter: ProtocolAdapter<http2.ServerHttp2Stream> = {
     headers[':status'] = outgoing.status;
     const body = outgoing.body;
     if (isBodyStream(body)) {
-      stream.respond(headers as http2.OutgoingHttpHeaders, { endStream: head });
-      return pipeBody(body, stream, head, stop);
+      stream.respond(headers as http2.OutgoingHttpHeaders, { endStream: options.head });
+      return pipeBody(body, stream, options.head, options.stop);
     }
     if (body !== null) headers['content-length'] = bodyLength(body);
-    if (body === null || head) {
+    if (body === null || options.head) {
       stream.respond(headers as http2.OutgoingHttpHeaders, { endStream: true });
     } else {
       stream.respond(headers as http2.OutgoingHttpHeaders);
@@ -78,10 +126,12 @@ export const http2Adapter: ProtocolAdapter<http2.ServerHttp2Stream> = {
     }
     // RFC 9113 §8.1: after a complete response, a server may stop a request body it will not read
     // with RST_STREAM(NO_ERROR).
-    if (abandonBody && !stream.readableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+    if (options.abandonBody && !stream.readableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
     return undefined;
-  },
-  fail(stream) {
+  }
+
+  fail(): void {
+    const stream = this.body;
     if (stream.destroyed) return;
     if (stream.headersSent) {
       // RST_STREAM(INTERNAL_ERROR) alone: `close()` would end the writable side first, and the
@@ -91,5 +141,5 @@ export const http2Adapter: ProtocolAdapter<http2.ServerHttp2Stream> = {
     }
     stream.respond({ ':status': 500, 'content-type': 'text/plain; charset=utf-8' });
     stream.end('Internal Server Error');
-  },
-};
+  }
+}

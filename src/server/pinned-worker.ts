@@ -8,14 +8,17 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type http2 from 'node:http2';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
+import type { AppTable } from '../app/app.ts';
 import type { IsolateInfo } from '../app/request.ts';
 import { createLogger } from '../core/log.ts';
 import { createHttp1Engine } from '../protocol/http1.ts';
 import { createHttp2Engine } from '../protocol/http2.ts';
 import { createTlsFront, sniffCleartext, type Engines } from '../protocol/connection.ts';
+import type { Incoming } from '../protocol/incoming.ts';
 import { IsolateState, startHeartbeat } from '../executor/isolate-state.ts';
 import { PoolClient } from '../executor/pool-client.ts';
-import { createExchange, type ExchangeContext } from './exchange.ts';
+import { admit } from '../lifecycle/admit.ts';
+import { createLifecycle, endStreams } from '../lifecycle/context.ts';
 import { listen } from './listen.ts';
 import { loadAndReport, runShutdownHooks } from './load-app.ts';
 import type { FromWorker, PinnedWorkerData, ToWorker } from './messages.ts';
@@ -38,19 +41,17 @@ const isolate: IsolateInfo = { kind: 'pinned', index: data.index, threadId };
 const table = await loadAndReport(data.appUrl, isolate);
 if (table !== null) startServing(table);
 
-function startServing(table: ExchangeContext['table']): void {
+function startServing(table: AppTable): void {
   const pool = data.pool === null ? null : new PoolClient(data.pool, log);
   const state = new IsolateState(data.state.buffer, data.state.epoch);
   const loopLimit = longestTimeout(table.routes, data.handlerTimeout);
-  const ctx: ExchangeContext = {
+  const lifecycle = createLifecycle({
     table,
     bodyLimit: data.bodyLimit,
     isolate,
     log,
     exposeErrors: data.exposeErrors,
-    onError: table.hooks.onError,
     maxUrlLength: data.limits.maxUrlLength,
-    maxHeaderCount: data.limits.maxHeaderCount,
     handlerTimeout: data.handlerTimeout,
     pool,
     spillInFlight: data.spillInFlight,
@@ -58,11 +59,7 @@ function startServing(table: ExchangeContext['table']): void {
     maxInFlight: data.maxInFlight,
     state,
     loopLimit,
-    loopDelay: 0,
-    inFlight: 0,
-    received: 0,
-    draining: false,
-  };
+  });
   // Proof that this event loop turns: the supervisor's watchdog replaces the worker when the
   // stamp goes stale for longer than `loopLimit` (outside a handler's synchronous part, which it
   // judges by that route's own timeout).
@@ -74,21 +71,21 @@ function startServing(table: ExchangeContext['table']): void {
     let expected = performance.now() + LOOP_SAMPLE_MS;
     setInterval(() => {
       const now = performance.now();
-      ctx.loopDelay = Math.max(now - expected, ctx.loopDelay / 2);
+      lifecycle.loopDelay = Math.max(now - expected, lifecycle.loopDelay / 2);
       expected = now + LOOP_SAMPLE_MS;
     }, LOOP_SAMPLE_MS).unref();
   }
-  const exchange = createExchange(ctx);
+  const onIncoming = (incoming: Incoming): void => admit(lifecycle, incoming);
   const sessions = new Set<http2.ServerHttp2Session>();
   const engines: Engines = {
-    h1: createHttp1Engine(data.limits, exchange.onHttp1Request),
-    h2: createHttp2Engine(data.limits, sessions, exchange.onHttp2Stream),
+    h1: createHttp1Engine(data.limits, onIncoming),
+    h2: createHttp2Engine(data.limits, sessions, onIncoming),
   };
   // A connection accepted before the listener closed but whose first request arrives during the
   // shutdown is still served: HTTP/1.1 answers it with `connection: close`, and an HTTP/2
   // session gets GOAWAY once the streams that came with its preface are under way.
   engines.h2.on('session', (session: http2.ServerHttp2Session) => {
-    if (ctx.draining) setImmediate(() => session.close());
+    if (lifecycle.draining) setImmediate(() => session.close());
   });
   const tlsFront = data.tls === null ? null : createTlsFront(data.tls, engines, data.limits.headersTimeout);
 
@@ -151,7 +148,7 @@ function startServing(table: ExchangeContext['table']): void {
    * then wait for the last connection to go, at most `graceMs`, and cut what is left.
    */
   async function drain(graceMs: number): Promise<void> {
-    ctx.draining = true;
+    lifecycle.draining = true;
     listener?.close();
     // Connections not yet past their first bytes get a short while to send a request (it will
     // be served); one that stays silent had nothing in flight and is closed.
@@ -160,7 +157,7 @@ function startServing(table: ExchangeContext['table']): void {
     engines.h1.closeIdleConnections();
     // Event streams may never end by themselves: they end cleanly now, and an EventSource
     // reconnects (to another server, or to this one once it is back).
-    exchange.endStreams();
+    endStreams(lifecycle);
 
     if (connections.size > 0) {
       await new Promise<void>((resolve) => {
@@ -178,7 +175,7 @@ function startServing(table: ExchangeContext['table']): void {
     engines.h2.close(() => {});
     await runShutdownHooks(table, isolate, log.error);
     // The supervisor terminates this thread on `drained`.
-    send({ type: 'drained', forced, received: ctx.received, unanswered: ctx.inFlight });
+    send({ type: 'drained', forced, received: lifecycle.received, unanswered: lifecycle.inFlight });
   }
 }
 

@@ -11,7 +11,7 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { isReply, type Reply } from '../../src/app/response.ts';
 import { sse } from '../../src/app/sse.ts';
-import { pipeBody } from '../../src/protocol/adapter.ts';
+import { pipeBody } from '../../src/protocol/body.ts';
 
 v8.setFlagsFromString('--expose-gc');
 const gc = vm.runInNewContext('gc') as () => void;

@@ -1,0 +1,100 @@
+/**
+ * The last step of every request: the onResponse hooks (when the app has them), then the wire.
+ * Every answer ends here — the handler's, a hook's, a 404, a fault — so the request stops
+ * counting as in flight exactly once: at once for a whole body, when the last chunk is taken
+ * (or the client leaves) for a streamed one.
+ */
+
+import type { Execution } from '../app/invoke.ts';
+import { faultResponse } from '../app/boundary.ts';
+import { disposeBody, isBodyStream, type Outgoing } from '../app/response.ts';
+import { describeThrown } from '../core/describe.ts';
+import { ErrorCode } from '../core/errors.ts';
+import { BodyStreamError } from '../protocol/body.ts';
+import type { Incoming, RespondOptions } from '../protocol/incoming.ts';
+import type { Exchange, Lifecycle } from './context.ts';
+import { runResponseHooks } from './hooks.ts';
+
+/** Answers the request with what its handler came to: its response, or the fault's. */
+export function replyWith(lifecycle: Lifecycle, exchange: Exchange, execution: Execution): void {
+  reply(lifecycle, exchange, execution.ok ? execution.value : faultResponse(execution.error));
+}
+
+/** Answers the request: onResponse hooks, then `write`. */
+export function reply(lifecycle: Lifecycle, exchange: Exchange, outgoing: Outgoing): void {
+  const { info } = exchange;
+  if (info === null || lifecycle.onResponse.length === 0) write(lifecycle, exchange, outgoing);
+  else void runResponseHooks(lifecycle, info, outgoing).then((checked) => write(lifecycle, exchange, checked));
+}
+
+/** Writes the answer on the wire; a protocol that refuses it gets a bare 500 instead, never silence. */
+function write(lifecycle: Lifecycle, exchange: Exchange, outgoing: Outgoing): void {
+  const { incoming } = exchange;
+  const body = incoming.body;
+  // A body left unread after a 413, or paused mid-way by the body limit, is not drained: the
+  // connection (HTTP/1.1) or the stream's request side (HTTP/2) is closed instead.
+  const abandonBody = outgoing.status === 413 || (!body.readableEnded && body.isPaused());
+  const stop = isEventStream(outgoing) ? new AbortController() : null;
+  if (stop !== null && lifecycle.draining) stop.abort();
+  let sending: void | Promise<void> = undefined;
+  try {
+    sending = incoming.respond(outgoing, stop === null ? PLAIN[+exchange.head | (+abandonBody << 1) | (+lifecycle.draining << 2)]! : {
+      head: exchange.head,
+      abandonBody,
+      draining: lifecycle.draining,
+      stop: stop.signal,
+    });
+  } catch (thrown) {
+    disposeBody(outgoing.body);
+    notSent(lifecycle, incoming, thrown);
+  }
+  if (sending === undefined) {
+    written(lifecycle);
+    return;
+  }
+  if (stop !== null) lifecycle.streaming.add(stop);
+  sending
+    .catch((thrown: unknown) => notSent(lifecycle, incoming, thrown))
+    .finally(() => {
+      if (stop !== null) lifecycle.streaming.delete(stop);
+      written(lifecycle);
+    });
+}
+
+/**
+ * The options of every response that is not an event stream, made once: index by head (1),
+ * abandonBody (2) and draining (4). Nothing is allocated per response for them.
+ */
+const PLAIN: readonly RespondOptions[] = Array.from({ length: 8 }, (_, bits) =>
+  Object.freeze({ head: (bits & 1) !== 0, abandonBody: (bits & 2) !== 0, draining: (bits & 4) !== 0, stop: undefined }),
+);
+
+/** The response could not be (wholly) sent: log why, and answer 500 or cut it. */
+function notSent(lifecycle: Lifecycle, incoming: Incoming, thrown: unknown): void {
+  // What a streamed body threw may reach here unwrapped (a chunk's getter): anything at all.
+  if (isBodyStreamError(thrown)) lifecycle.log.error(`✗ ${ErrorCode.HANDLER}: ${thrown.message}`);
+  else lifecycle.log.error(`✗ response could not be sent over ${incoming.protocol}: ${describeThrown(thrown)}`);
+  try {
+    incoming.fail();
+  } catch {
+    // The client is gone.
+  }
+}
+
+/** A request's response has been written (or its client left): a plain store, as in `admit`. */
+function written(lifecycle: Lifecycle): void {
+  lifecycle.state.setLoadRelaxed(lifecycle.isolate.index, --lifecycle.inFlight);
+}
+
+function isBodyStreamError(thrown: unknown): thrown is BodyStreamError {
+  try {
+    return thrown instanceof BodyStreamError; // instanceof runs a Proxy's getPrototypeOf trap
+  } catch {
+    return false;
+  }
+}
+
+function isEventStream(outgoing: Outgoing): boolean {
+  const type = outgoing.headers['content-type'];
+  return isBodyStream(outgoing.body) && typeof type === 'string' && /^text\/event-stream\b/i.test(type);
+}
