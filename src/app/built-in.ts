@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { appTable, type App, type BuiltIn, type Handler, type RouteOptions } from './app.ts';
+import type { AppTable, BuiltIn, Handler, RouteOptions } from './table.ts';
 import { openApiDocument } from './openapi.ts';
 import { reply } from './response.ts';
 
@@ -42,9 +42,7 @@ interface BuiltInRoute {
   readonly options: RouteOptions;
 }
 
-export function builtInRoutes(app: App): BuiltInRoute[] {
-  const table = appTable(app);
-  if (table === null) return [];
+export function builtInRoutes(table: AppTable): BuiltInRoute[] {
   const { openapiPath = '/openapi.json', docsPath = '/docs', title = 'FasterAPI' } = table.options;
   const routes: BuiltInRoute[] = [];
   if (openapiPath !== false) {

@@ -14,7 +14,7 @@
 
 import { ErrorCode } from '../core/errors.ts';
 import { err, type Result } from '../core/result.ts';
-import { routeLabel, type Route } from './app.ts';
+import { routeLabel, type Route } from './table.ts';
 import { faultFromThrown, internalFault, isThenable, textOf, type Fault, type Reporter } from './boundary.ts';
 import type { OnErrorHook } from './hooks.ts';
 import { applyValidated, bodyAtHand, type Request, type ValidatedParts } from './request.ts';
@@ -38,7 +38,7 @@ type AnyRequest = Request<unknown, unknown, unknown, unknown>;
  */
 export function invoke(route: Route, req: AnyRequest, res: Response, ctx: InvokeContext): Execution | Promise<Execution> {
   try {
-    return route.schema !== undefined ? validateThenRun(route, req, res, ctx) : run(route, req, res, ctx);
+    return route.schema !== undefined ? validateThenRun(route, req, res, ctx) : callHandler(route, req, res, ctx);
   } catch (thrown) {
     return err(fromThrown(thrown, 'the handler threw', route, req, ctx));
   }
@@ -128,7 +128,7 @@ function checkParts(route: Route, req: AnyRequest, res: Response, ctx: InvokeCon
     });
     if (issues.length > 0) return err({ kind: 'http', status: 422, detail: issues, code: ErrorCode.VALIDATION, headers: undefined });
     applyValidated(req, parts);
-    return run(route, req, res, ctx);
+    return callHandler(route, req, res, ctx);
   };
   if (!waiting) return conclude(results as ReadonlyArray<Checked | undefined>);
   return Promise.all(results).then(guard(conclude, 'the handler threw', route, req, ctx), (thrown: unknown) =>
@@ -136,7 +136,7 @@ function checkParts(route: Route, req: AnyRequest, res: Response, ctx: InvokeCon
   );
 }
 
-function run(route: Route, req: AnyRequest, res: Response, ctx: InvokeContext): Execution | Promise<Execution> {
+function callHandler(route: Route, req: AnyRequest, res: Response, ctx: InvokeContext): Execution | Promise<Execution> {
   let returned: unknown;
   try {
     returned = route.handler(req as Request, res);
@@ -147,11 +147,11 @@ function run(route: Route, req: AnyRequest, res: Response, ctx: InvokeContext): 
     // Adopted by a promise of ours, not `Promise.resolve(returned)`: for a native promise that
     // gives back the handler's own object, whose `then` the app may have replaced.
     return new Promise<unknown>((resolve) => resolve(returned)).then(
-      guard((value: unknown) => settle(value, res, route, req, ctx), 'the handler returned what cannot be sent', route, req, ctx),
+      guard((value: unknown) => checkAnswer(value, res, route, req, ctx), 'the handler returned what cannot be sent', route, req, ctx),
       (thrown: unknown) => handleThrown(thrown, route, req, res, ctx),
     );
   }
-  return settle(returned, res, route, req, ctx);
+  return checkAnswer(returned, res, route, req, ctx);
 }
 
 /** What the handler threw: the app's onError hooks may answer it; else the default mapping. */
@@ -164,7 +164,7 @@ function handleThrown(thrown: unknown, route: Route, req: AnyRequest, res: Respo
         answer = await hook(thrown, req);
         // Only a reply answers; nothing (or null, or a boolean from `cond && reply(...)`) passes on.
         if (answer === undefined || answer === null || typeof answer === 'boolean') continue;
-        if (isReply(answer)) return await settle(answer, res, route, req, ctx, false);
+        if (isReply(answer)) return await checkAnswer(answer, res, route, req, ctx, false);
       } catch (hookError) {
         return err(fromThrown(hookError, 'an onError hook threw or rejected', route, req, ctx));
       }
@@ -179,7 +179,7 @@ function handleThrown(thrown: unknown, route: Route, req: AnyRequest, res: Respo
  * whole body is validated and replaced by what the schema makes of it, so fields the schema does
  * not name are never sent (FastAPI's response_model). Error replies and streams pass as they are.
  */
-function settle(returned: unknown, res: Response, route: Route, req: AnyRequest, ctx: InvokeContext, checkSchema = true): Execution | Promise<Execution> {
+function checkAnswer(returned: unknown, res: Response, route: Route, req: AnyRequest, ctx: InvokeContext, checkSchema = true): Execution | Promise<Execution> {
   // Read once: what the schema checks is what is sent.
   const answer = answerOf(returned, res);
   const responseSchema = checkSchema ? route.schema?.response : undefined;

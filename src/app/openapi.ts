@@ -3,7 +3,7 @@
  * see schema.ts) and what each route says about itself (summary, tags, responses).
  */
 
-import type { AppTable, Route } from './app.ts';
+import type { AppTable, Route } from './table.ts';
 import type { StandardSchemaV1 } from './schema.ts';
 
 type JsonSchema = Record<string, unknown>;

@@ -4,7 +4,7 @@
  * step after admission takes instead of a list of loose parameters.
  */
 
-import type { AppTable } from '../app/app.ts';
+import type { AppTable } from '../app/table.ts';
 import type { OnErrorHook, OnRequestHook, OnResponseHook, RequestInfo } from '../app/hooks.ts';
 import type { IsolateInfo } from '../app/request.ts';
 import type { Logger } from '../core/log.ts';

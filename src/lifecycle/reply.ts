@@ -6,12 +6,11 @@
  */
 
 import type { Execution } from '../app/invoke.ts';
-import { faultResponse } from '../app/boundary.ts';
+import { describeThrown, faultResponse, internalFault } from '../app/boundary.ts';
 import { disposeBody, isBodyStream, type Outgoing } from '../app/response.ts';
-import { describeThrown } from '../core/describe.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { BodyStreamError } from '../protocol/body.ts';
-import type { Incoming, RespondOptions } from '../protocol/incoming.ts';
+import type { RespondOptions } from '../protocol/incoming.ts';
 import type { Exchange, Lifecycle } from './context.ts';
 import { runResponseHooks } from './hooks.ts';
 
@@ -46,7 +45,7 @@ function write(lifecycle: Lifecycle, exchange: Exchange, outgoing: Outgoing): vo
     });
   } catch (thrown) {
     disposeBody(outgoing.body);
-    notSent(lifecycle, incoming, thrown);
+    notSent(lifecycle, exchange, thrown);
   }
   if (sending === undefined) {
     written(lifecycle);
@@ -54,7 +53,7 @@ function write(lifecycle: Lifecycle, exchange: Exchange, outgoing: Outgoing): vo
   }
   if (stop !== null) lifecycle.streaming.add(stop);
   sending
-    .catch((thrown: unknown) => notSent(lifecycle, incoming, thrown))
+    .catch((thrown: unknown) => notSent(lifecycle, exchange, thrown))
     .finally(() => {
       if (stop !== null) lifecycle.streaming.delete(stop);
       written(lifecycle);
@@ -69,13 +68,17 @@ const PLAIN: readonly RespondOptions[] = Array.from({ length: 8 }, (_, bits) =>
   Object.freeze({ head: (bits & 1) !== 0, abandonBody: (bits & 2) !== 0, draining: (bits & 4) !== 0, stop: undefined }),
 );
 
-/** The response could not be (wholly) sent: log why, and answer 500 or cut it. */
-function notSent(lifecycle: Lifecycle, incoming: Incoming, thrown: unknown): void {
+/**
+ * The response could not be (wholly) sent: logged under an error id like every other fault
+ * (the client cannot be told it: a bare 500 if nothing was sent yet, else the response is cut).
+ */
+function notSent(lifecycle: Lifecycle, exchange: Exchange, thrown: unknown): void {
+  const where = `the response to ${exchange.method} ${exchange.path}`;
   // What a streamed body threw may reach here unwrapped (a chunk's getter): anything at all.
-  if (isBodyStreamError(thrown)) lifecycle.log.error(`✗ ${ErrorCode.HANDLER}: ${thrown.message}`);
-  else lifecycle.log.error(`✗ response could not be sent over ${incoming.protocol}: ${describeThrown(thrown)}`);
+  if (isBodyStreamError(thrown)) internalFault(ErrorCode.HANDLER, where, thrown.message, lifecycle);
+  else internalFault(ErrorCode.HANDLER, where, `the response could not be sent over ${exchange.incoming.protocol}: ${describeThrown(thrown)}`, lifecycle);
   try {
-    incoming.fail();
+    exchange.incoming.fail();
   } catch {
     // The client is gone.
   }

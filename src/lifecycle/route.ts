@@ -10,7 +10,7 @@
  */
 
 import { errorResponse, faultResponse, httpFault } from '../app/boundary.ts';
-import type { Route } from '../app/app.ts';
+import type { Route } from '../app/table.ts';
 import { bodyTooLarge } from '../app/request.ts';
 import type { Outgoing } from '../app/response.ts';
 import type { Match } from '../router/router.ts';

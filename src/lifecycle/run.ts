@@ -10,7 +10,7 @@
  * isolate cannot.
  */
 
-import type { Route } from '../app/app.ts';
+import type { Route } from '../app/table.ts';
 import { httpFault } from '../app/boundary.ts';
 import { invoke } from '../app/invoke.ts';
 import { readBody, Request } from '../app/request.ts';

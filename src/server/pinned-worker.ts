@@ -8,7 +8,7 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type http2 from 'node:http2';
 import { parentPort, threadId, workerData } from 'node:worker_threads';
-import type { AppTable } from '../app/app.ts';
+import type { AppTable } from '../app/table.ts';
 import type { IsolateInfo } from '../app/request.ts';
 import { createLogger } from '../core/log.ts';
 import { createHttp1Engine } from '../protocol/http1.ts';
