@@ -46,17 +46,12 @@ import {
 import { Doorbell } from './doorbell.ts';
 import { IsolateState, startHeartbeat } from './isolate-state.ts';
 import { RingConsumer, RingProducer } from './ring.ts';
-import type { PooledIsolateData, RingPair } from './topology.ts';
+import type { ToPooled } from './messages.ts';
+import type { PooledIsolateData } from './topology.ts';
 
 
 /** How long to wait before retrying answers that did not fit into a full response ring, in ms. */
 const FULL_RING_RETRY_MS = 1;
-
-export type ToPooled =
-  /** Pinned worker `pinned` was replaced: use these fresh rings for it. */
-  | { readonly type: 'pinned-rings'; readonly pinned: number; readonly rings: RingPair }
-  /** The server is shutting down and every request has finished: run the onShutdown hooks. */
-  | { readonly type: 'stop' };
 
 interface Task {
   readonly pinned: number;

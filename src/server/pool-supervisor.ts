@@ -21,10 +21,9 @@ import type { ResolvedOptions } from '../config/options.ts';
 import { describeThrown } from '../core/describe.ts';
 import type { Logger } from '../core/log.ts';
 import { err, ok, type Result } from '../core/result.ts';
-import { createDoorbells } from '../executor/doorbell.ts';
-import { createIsolateState, IsolateState } from '../executor/isolate-state.ts';
-import type { ToPooled } from '../executor/pooled-isolate.ts';
-import { createRingPair, slotsPerIsolate, type PoolLinkData, type PooledIsolateData, type RingPair } from '../executor/topology.ts';
+import { IsolateState } from '../executor/isolate-state.ts';
+import type { ToPooled } from '../executor/messages.ts';
+import { PoolTopology, slotsPerIsolate, type PoolLinkData, type PooledIsolateData, type RingPair } from '../executor/topology.ts';
 import type { FromWorker } from './messages.ts';
 import { RestartBackoff, routeMismatch, sameRoutes, terminateStuck, waitFor, WATCHDOG_INTERVAL_MS, type StartError } from './worker-lifecycle.ts';
 
@@ -64,16 +63,12 @@ export class PoolSupervisor {
   readonly #options: ResolvedOptions;
   readonly #log: Logger;
   readonly #events: PoolEvents;
-  readonly #pinnedCount: number;
   readonly #slots: PooledSlot[];
   /** Task slots of each isolate (N split over M). */
   readonly taskSlots: readonly number[];
-  /** rings[i][j]: between pinned worker i and pooled isolate j. */
-  readonly #rings: RingPair[][];
-  readonly #doorbells: SharedArrayBuffer;
-  readonly #stateBuffer: SharedArrayBuffer;
+  /** Every ring, doorbell and state word of the pool. */
+  readonly #topology: PoolTopology;
   readonly #state: IsolateState;
-  readonly #epoch = Date.now();
   #routes: readonly RouteInfo[] = [];
   #started = false;
   #watchdog: NodeJS.Timeout | null = null;
@@ -86,15 +81,10 @@ export class PoolSupervisor {
     this.#options = options;
     this.#log = log;
     this.#events = events;
-    this.#pinnedCount = pinnedCount;
     const isolates = options.pooledIsolates;
     this.taskSlots = slotsPerIsolate(options.pooledWorkers, isolates);
-    this.#rings = Array.from({ length: pinnedCount }, () =>
-      Array.from({ length: isolates }, () => createRingPair(options.poolRingSize)),
-    );
-    this.#doorbells = createDoorbells(pinnedCount + isolates);
-    this.#stateBuffer = createIsolateState(isolates);
-    this.#state = new IsolateState(this.#stateBuffer, this.#epoch);
+    this.#topology = new PoolTopology(pinnedCount, isolates, options.poolRingSize);
+    this.#state = new IsolateState(this.#topology.state, this.#topology.epoch);
     this.#slots = Array.from({ length: isolates }, (_, index) => ({
       index,
       worker: null,
@@ -121,16 +111,17 @@ export class PoolSupervisor {
 
   /** The shared memory pinned worker `i` uses to reach the pool. */
   linkFor(i: number): PoolLinkData {
+    const topology = this.#topology;
     return {
       pinnedIndex: i,
-      rings: this.#rings[i] as RingPair[],
+      rings: topology.row(i),
       // An isolate that is starting (at startup, or replacing a dead one) already reads these rings.
       available: this.#slots.map((slot) => slot.worker !== null),
       generations: this.#slots.map((slot) => slot.generation),
-      doorbells: this.#doorbells,
-      pinnedCount: this.#pinnedCount,
-      state: this.#stateBuffer,
-      epoch: this.#epoch,
+      doorbells: topology.doorbells,
+      pinnedCount: topology.pinnedCount,
+      state: topology.state,
+      epoch: topology.epoch,
       slots: this.taskSlots,
       queueLimit: this.#options.poolQueueLimit,
       pollWindow: this.#options.poolPoll / 1000,
@@ -161,8 +152,7 @@ export class PoolSupervisor {
 
   /** Pinned worker `i` is being replaced: fresh rings for its row, and every isolate switches to them. */
   renewPinned(i: number): void {
-    const row = this.#slots.map(() => createRingPair(this.#options.poolRingSize));
-    this.#rings[i] = row;
+    const row = this.#topology.renewRow(i);
     for (const slot of this.#slots) {
       slot.worker?.postMessage({ type: 'pinned-rings', pinned: i, rings: row[slot.index] as RingPair } satisfies ToPooled);
     }
@@ -203,15 +193,16 @@ export class PoolSupervisor {
   }
 
   async #boot(slot: PooledSlot, deadline: number): Promise<Result<readonly RouteInfo[], StartError>> {
+    const topology = this.#topology;
     const data: PooledIsolateData = {
       index: slot.index,
       appUrl: this.#appUrl,
       logLevel: this.#options.logLevel,
-      rings: this.#rings.map((row) => row[slot.index] as RingPair),
-      doorbells: this.#doorbells,
-      pinnedCount: this.#pinnedCount,
-      state: this.#stateBuffer,
-      epoch: this.#epoch,
+      rings: topology.column(slot.index),
+      doorbells: topology.doorbells,
+      pinnedCount: topology.pinnedCount,
+      state: topology.state,
+      epoch: topology.epoch,
       slots: this.taskSlots[slot.index] as number,
       queueLimit: this.#options.poolQueueLimit,
       handlerTimeout: this.#options.handlerTimeout,
@@ -273,8 +264,7 @@ export class PoolSupervisor {
   async #replace(slot: PooledSlot): Promise<void> {
     if (this.#closed) return;
     // Fresh rings and state: nothing half-written by the old isolate is read by the new one.
-    for (const row of this.#rings) row[slot.index] = createRingPair(this.#options.poolRingSize);
-    this.#state.reset(slot.index);
+    const column = this.#topology.renewColumn(slot.index);
     slot.generation++;
     slot.replacing = true;
     const booted = await this.#boot(slot, Date.now() + this.#options.startupTimeout);
@@ -289,7 +279,7 @@ export class PoolSupervisor {
       slot.ready = true;
       slot.readyAt = Date.now();
       this.#log.info(`✓ Pooled isolate ${slot.index} replaced (thread ${slot.threadId})`);
-      this.#events.up(slot.index, slot.generation, slot.threadId, this.#rings.map((row) => row[slot.index] as RingPair));
+      this.#events.up(slot.index, slot.generation, slot.threadId, column);
       return;
     }
     const delay = slot.backoff.next(0);
