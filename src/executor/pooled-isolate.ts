@@ -25,8 +25,7 @@ import type { Fault } from '../app/boundary.ts';
 import { describeThrown } from '../core/describe.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { createLogger } from '../core/log.ts';
-import { loadAndReport, runShutdownHooks } from '../server/load-app.ts';
-import type { FromWorker } from '../server/messages.ts';
+import { runShutdownHooks } from '../app/load.ts';
 import {
   decodeBodyChunk,
   decodeRequest,
@@ -46,7 +45,7 @@ import {
 import { Doorbell } from './doorbell.ts';
 import { IsolateState, startHeartbeat } from './isolate-state.ts';
 import { RingConsumer, RingProducer } from './ring.ts';
-import type { ToPooled } from './messages.ts';
+import { loadAndReport, type FromPooled, type ToPooled } from './messages.ts';
 import type { PooledIsolateData } from './topology.ts';
 
 
@@ -96,7 +95,7 @@ if (table !== null) {
   run(table.routes);
   port.on('message', (message: ToPooled) => {
     if (message.type !== 'stop') return;
-    void runShutdownHooks(table, isolate, log.error).then(() => port!.postMessage({ type: 'stopped' } satisfies FromWorker));
+    void runShutdownHooks(table, isolate, log.error).then(() => port!.postMessage({ type: 'stopped' } satisfies FromPooled));
   });
 }
 

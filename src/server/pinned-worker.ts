@@ -17,7 +17,8 @@ import { IsolateState, startHeartbeat } from '../executor/isolate-state.ts';
 import { PoolClient } from '../executor/pool-client.ts';
 import { createExchange, type ExchangeContext } from './exchange.ts';
 import { listen } from './listen.ts';
-import { loadAndReport, runShutdownHooks } from './load-app.ts';
+import { runShutdownHooks } from '../app/load.ts';
+import { loadAndReport } from '../executor/messages.ts';
 import type { FromWorker, PinnedWorkerData, ToWorker } from './messages.ts';
 
 /** How long a connection that has sent nothing may stay open once shutdown has begun, in ms. */

@@ -22,9 +22,8 @@ import { describeThrown } from '../core/describe.ts';
 import type { Logger } from '../core/log.ts';
 import { err, ok, type Result } from '../core/result.ts';
 import { IsolateState } from '../executor/isolate-state.ts';
-import type { ToPooled } from '../executor/messages.ts';
+import type { FromPooled, ToPooled } from '../executor/messages.ts';
 import { PoolTopology, slotsPerIsolate, type PoolLinkData, type PooledIsolateData, type RingPair } from '../executor/topology.ts';
-import type { FromWorker } from './messages.ts';
 import { RestartBackoff, routeMismatch, sameRoutes, terminateStuck, waitFor, WATCHDOG_INTERVAL_MS, type StartError } from './worker-lifecycle.ts';
 
 const POOLED_URL = new URL(`../executor/pooled-isolate${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
@@ -178,7 +177,7 @@ export class PoolSupervisor {
               worker.off('exit', done);
               resolve();
             };
-            const onMessage = (message: FromWorker): void => {
+            const onMessage = (message: FromPooled): void => {
               if (message.type === 'stopped') done();
             };
             const timer = setTimeout(done, SHUTDOWN_HOOKS_MS);

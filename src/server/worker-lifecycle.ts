@@ -9,7 +9,11 @@ import type { IsolateState } from '../executor/isolate-state.ts';
 import { describeThrown } from '../core/describe.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { err, ok, type Result } from '../core/result.ts';
+import type { FromPooled } from '../executor/messages.ts';
 import type { FromWorker } from './messages.ts';
+
+/** Any message a supervisor hears from an isolate it started. */
+type FromAnyIsolate = FromWorker | FromPooled;
 
 /** Node.js's exit code when a module's top-level await can never finish. */
 const UNSETTLED_TOP_LEVEL_AWAIT = 13;
@@ -24,23 +28,23 @@ export interface StartError {
  * uncaught error or the deadline end the wait with an error instead. `label` names the worker in
  * messages ("pinned worker 1").
  */
-export function waitFor<T extends FromWorker['type']>(
+export function waitFor<T extends FromAnyIsolate['type']>(
   worker: Worker,
   type: T,
   deadline: number,
   label: string,
-): Promise<Result<Extract<FromWorker, { type: T }>, StartError>> {
+): Promise<Result<Extract<FromAnyIsolate, { type: T }>, StartError>> {
   return new Promise((resolve) => {
     let lastError: unknown = null;
-    const done = (result: Result<Extract<FromWorker, { type: T }>, StartError>): void => {
+    const done = (result: Result<Extract<FromAnyIsolate, { type: T }>, StartError>): void => {
       clearTimeout(timer);
       worker.off('message', onMessage);
       worker.off('error', onError);
       worker.off('exit', onExit);
       resolve(result);
     };
-    const onMessage = (message: FromWorker): void => {
-      if (message.type === type) done(ok(message as Extract<FromWorker, { type: T }>));
+    const onMessage = (message: FromAnyIsolate): void => {
+      if (message.type === type) done(ok(message as Extract<FromAnyIsolate, { type: T }>));
       else if (message.type === 'failed') done(err({ code: message.code, message: message.message }));
     };
     const onError = (error: unknown): void => {
