@@ -2,8 +2,7 @@
  * Which shared memory connects which threads. With P pinned workers and M pooled isolates:
  *
  *   request ring  (i, j): pinned i ──► pooled j      response ring (i, j): pooled j ──► pinned i
- *   doorbell i         : rung by pooled isolates when they answer pinned i (and by pinned i
- *                        itself, to wake its own loop when it queues a write)
+ *   doorbell i         : rung by pooled isolates when they answer pinned i
  *   doorbell P + j     : rung by pinned workers when they send to pooled j
  *   pool state j       : load and busy words of pooled j (isolate-state.ts)
  *

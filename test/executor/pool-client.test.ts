@@ -123,3 +123,34 @@ test('requests that arrive while every isolate is being replaced go to the first
   assert.equal(pool.outstanding, 1);
   pool.isolateDown(0, 2); // settles the task, so no timer outlives the test
 });
+
+test('the rest of a body goes out while the client is parked waiting for another answer', async () => {
+  const pair = createRingPair(16 * 1024);
+  const pool = client(pair);
+  const isolate = new RingConsumer(pair.request);
+  // One task the isolate never answers: the client parks on its doorbell, waiting for it.
+  const held = pool.submit(request('/held'), 0);
+  await delay(20);
+  // A body larger than one record: its head goes at once, the rest in chunks.
+  const body = new Uint8Array(12_000).fill(3);
+  void pool.submit(request('/big', body), 0);
+  let received = 0;
+  const kinds: number[] = [];
+  for (let i = 0; i < 100 && received < body.byteLength; i++) {
+    isolate.drain((bytes, offset, length) => {
+      const kind = recordKind(bytes, offset);
+      kinds.push(kind);
+      if (kind === RecordKind.REQUEST) {
+        const head = decodeRequest(bytes, offset, length);
+        if (head.path === '/big') received += head.received;
+      } else if (kind === RecordKind.REQUEST_BODY) {
+        received += length - 8;
+      }
+    });
+    await delay(5);
+  }
+  assert.ok(kinds.includes(RecordKind.REQUEST_BODY), 'body chunks were written');
+  assert.equal(received, body.byteLength, 'the whole body reached the ring with nothing answered');
+  pool.isolateDown(0, 0);
+  assert.equal(!(await held).ok, true);
+});
