@@ -114,7 +114,7 @@ export class PoolClient {
         doorbell: new Doorbell(data.doorbells, data.pinnedIndex),
         peerDoorbells: data.rings.map((_, j) => new Doorbell(data.doorbells, data.pinnedCount + j)),
         bodyKind: RecordKind.REQUEST_BODY,
-        pollWindowMs: data.pollWindow,
+        pollWindowMs: data.pollWindowMs,
         // An answer rarely follows another at once: park, and let the isolate ring.
         rescanAfterRead: false,
       },

@@ -101,7 +101,7 @@ export class PooledExecutor {
         doorbell: new Doorbell(data.doorbells, data.pinnedCount + data.index),
         peerDoorbells: data.rings.map((_, i) => new Doorbell(data.doorbells, i)),
         bodyKind: RecordKind.RESPONSE_BODY,
-        pollWindowMs: data.pollWindow,
+        pollWindowMs: data.pollWindowMs,
         // Requests come in bursts: look again next turn before paying for a park and a wake-up.
         rescanAfterRead: true,
       },

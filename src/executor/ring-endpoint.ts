@@ -244,7 +244,7 @@ export class RingEndpoint<Item extends object> {
       const lane = this.#lanes[peer];
       if (lane === null || lane === undefined) continue;
       this.#reading = peer;
-      read += lane.consumer.drain(this.#visit);
+      read += lane.consumer.take(this.#visit);
     }
     return read;
   }

@@ -111,8 +111,8 @@ export interface PoolLinkData {
   readonly slots: readonly number[];
   /** Tasks each pooled isolate may queue beyond its task slots. */
   readonly queueLimit: number;
-  /** Polling window after the last answer before parking, in ms (the `poolPoll` option). */
-  readonly pollWindow: number;
+  /** How long to keep polling after the last answer before parking, in ms (the `poolPoll` option, which is in µs). */
+  readonly pollWindowMs: number;
 }
 
 /** What a pooled isolate needs. */
@@ -134,8 +134,8 @@ export interface PooledIsolateData {
   readonly handlerTimeout: number;
   /** Put handler errors' messages in 500 responses (development only). */
   readonly exposeErrors: boolean;
-  /** Polling window after the last request before parking, in ms (the `poolPoll` option). */
-  readonly pollWindow: number;
+  /** How long to keep polling after the last request before parking, in ms (the `poolPoll` option, which is in µs). */
+  readonly pollWindowMs: number;
 }
 
 /** Splits `slots` task slots over `isolates` isolates as evenly as possible. */

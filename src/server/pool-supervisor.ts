@@ -123,7 +123,7 @@ export class PoolSupervisor {
       epoch: topology.epoch,
       slots: this.taskSlots,
       queueLimit: this.#options.poolQueueLimit,
-      pollWindow: this.#options.poolPoll / 1000,
+      pollWindowMs: this.#options.poolPoll / 1000,
     };
   }
 
@@ -206,7 +206,7 @@ export class PoolSupervisor {
       queueLimit: this.#options.poolQueueLimit,
       handlerTimeout: this.#options.handlerTimeout,
       exposeErrors: this.#options.exposeErrors,
-      pollWindow: this.#options.poolPoll / 1000,
+      pollWindowMs: this.#options.poolPoll / 1000,
     };
     const limit = this.#options.poolMemoryLimit;
     const worker = new Worker(POOLED_URL, {
