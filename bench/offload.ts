@@ -49,9 +49,9 @@ function codecRoundTrips(count: number): { nsPerTrip: number; bytesPerTrip: numb
   };
   const trip = (i: number): void => {
     encodeRequest(reqOut, { taskId: i, routeId: 3, method: 'GET', path: '/items/42', rawQuery: 'q=1', params, headers, body });
-    reqIn.drain(onRequest);
+    reqIn.take(onRequest);
     encodeResponse(resOut, i, { ...outgoing, headers: { ...outgoing.headers } });
-    resIn.drain(onResponse);
+    resIn.take(onResponse);
   };
   for (let i = 0; i < 20_000; i++) trip(i); // warm up
   const allocatedBefore = v8.getHeapStatistics().total_allocated_bytes;

@@ -47,7 +47,7 @@ function singleThread(messages: number, batch: number): number {
       payload[0] = j;
       if (!producer.push(payload)) throw new Error('ring full: the batch is larger than the ring');
     }
-    consumer.drain(visit);
+    consumer.take(visit);
   }
   const ns = Number(process.hrtime.bigint() - started);
   if (seen !== messages || checksum < 0) throw new Error(`drained ${seen} of ${messages}`);
@@ -117,7 +117,7 @@ async function consumer(data: CrossData): Promise<ConsumerResult> {
     count++;
   };
   while (!done) {
-    if (ring.drain(visit) > 0) continue;
+    if (ring.take(visit) > 0) continue;
     bell.park();
     if (ring.hasRecords()) {
       bell.unpark();

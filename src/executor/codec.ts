@@ -79,7 +79,7 @@ const HEADER_INDEX = new Map<string, number>(HEADER_NAMES.map((h, i) => [h, i]))
 export const ERROR_CODES: readonly ErrorCode[] = Object.values(ErrorCode);
 const ERROR_CODE_INDEX = new Map<string, number>(ERROR_CODES.map((c, i) => [c, i]));
 
-/** The ring has no room for the record now: retry after the consumer has drained. */
+/** The ring has no room for the record now: retry after the consumer has taken records. */
 export const NO_ROOM = -1;
 /** The record can never fit this ring (its head is larger than the largest payload). */
 export const TOO_LARGE = -2;
@@ -170,7 +170,7 @@ export function encodeRequest(ring: RingProducer, request: PoolRequest): number 
   if (head > ring.maxPayload) [head] = requestHeadSize(request, methodIndex, exact);
   if (head > ring.maxPayload || paramCount > 255 || headerCount > 0xffff) return TOO_LARGE;
   // Inline only as much body as half the free space holds, so a big body does not make the head
-  // wait for half the ring to drain; the rest follows in chunks.
+  // wait for half the ring to empty; the rest follows in chunks.
   const inline = Math.max(0, Math.min(body.byteLength, ring.maxPayload - head, (ring.free >> 1) - head));
   const start = ring.reserve(head + inline);
   if (start < 0) return NO_ROOM;

@@ -7,7 +7,7 @@
  *     state  AWAKE ──park()──► PARKED ──ring() by a producer──► AWAKE (+ Atomics.notify)
  *                         ◄──unpark() by the consumer itself──┘
  *
- * Consumer: drain every ring; when all are empty, `park()` (store PARKED), then check the rings
+ * Consumer: read every ring; when all are empty, `park()` (store PARKED), then check the rings
  * once more, and only if they are still empty `wait()`. Producer: commit the record (store of the
  * ring's tail), then `ring()`: load the state, and only if it is PARKED, compareExchange it to
  * AWAKE and notify.

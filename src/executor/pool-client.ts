@@ -8,13 +8,13 @@
  * is being replaced at once, requests wait for the first to come back (at most as many as the
  * pool could hold, each within its timeout) rather than being shed.
  *
- * Waiting for answers: while tasks are outstanding, the worker drains its response rings each
+ * Waiting for answers: while tasks are outstanding, the worker reads its response rings each
  * time it submits, and otherwise parks on its doorbell (doorbell.ts) until an isolate rings it
- * (after polling once per event-loop turn for `poolPoll` µs, 0 by default). The event loop stays
- * free meanwhile: nothing spins in a tight loop on this thread.
+ * (after polling once per event-loop turn for `poolPoll` µs, 0 by default). The rings, their
+ * outboxes and that loop are a `RingEndpoint` (ring-endpoint.ts), the same as the isolate's.
+ * The event loop stays free meanwhile: nothing spins in a tight loop on this thread.
  */
 
-import { performance } from 'node:perf_hooks';
 import { randomUUID } from 'node:crypto';
 import type { Fault } from '../app/boundary.ts';
 import { describeThrown } from '../core/describe.ts';
@@ -26,7 +26,6 @@ import {
   decodeBodyChunk,
   decodeFault,
   decodeResponse,
-  encodeBodyChunk,
   encodeCancel,
   encodeRequest,
   recordFlags,
@@ -41,15 +40,17 @@ import {
 } from './codec.ts';
 import { Doorbell } from './doorbell.ts';
 import { IsolateState } from './isolate-state.ts';
-import { RingConsumer, RingProducer } from './ring.ts';
+import type { RingProducer } from './ring.ts';
+import { BodyRest, RingEndpoint, type Written } from './ring-endpoint.ts';
 import type { PoolLinkData, RingPair } from './topology.ts';
 
 export type PoolResult = Result<Outgoing, Fault>;
 
-interface Task {
+/** A task sent to a pooled isolate and not yet answered. */
+interface PendingTask {
   readonly id: number;
   readonly isolate: number;
-  /** The link (rings and generation) the task was sent on. */
+  /** The link (generation) the task was sent on. */
   readonly link: Link;
   readonly resolve: (result: PoolResult) => void;
   timer: NodeJS.Timeout | null;
@@ -66,11 +67,8 @@ interface AwaitingIsolate {
   timer: NodeJS.Timeout | null;
 }
 
-/** A write that did not fit into a full ring, retried in order. */
-type PendingWrite =
-  | { readonly kind: 'request'; readonly request: PoolRequest }
-  | { readonly kind: 'chunk'; readonly taskId: number; readonly body: Uint8Array; offset: number }
-  | { readonly kind: 'cancel'; readonly taskId: number };
+/** What goes to an isolate on its request ring (a request's body that does not fit follows as chunks). */
+type ToIsolate = { readonly kind: 'request'; readonly request: PoolRequest } | { readonly kind: 'cancel'; readonly taskId: number };
 
 /** A request whose path, query and headers are larger than a ring record (see `poolRingSize`). */
 const HEAD_TOO_LARGE: Fault = {
@@ -81,18 +79,10 @@ const HEAD_TOO_LARGE: Fault = {
   headers: undefined,
 };
 
-/** How long to wait before retrying writes into a full request ring, in ms. */
-const FULL_RING_RETRY_MS = 1;
-
-
+/** One pooled isolate as this worker knows it: made anew with each generation's rings. */
 interface Link {
-  /** The isolate's generation these rings belong to (see PoolLinkData.generations). */
+  /** The isolate's generation its rings belong to (see PoolLinkData.generations). */
   readonly generation: number;
-  producer: RingProducer;
-  consumer: RingConsumer;
-  readonly doorbell: Doorbell;
-  /** Writes waiting for room, in order. Never reordered: a task's chunks follow its head. */
-  readonly pending: PendingWrite[];
   /** This worker's tasks on the isolate that have not been answered. */
   outstanding: number;
 }
@@ -104,30 +94,37 @@ export class PoolClient {
   readonly #capacity: readonly number[];
   readonly #slots: readonly number[];
   readonly #state: IsolateState;
-  readonly #doorbell: Doorbell;
-  readonly #tasks = new Map<number, Task>();
+  /** The rings to every isolate (by pooled index), their outboxes, and the loop that reads answers. */
+  readonly #endpoint: RingEndpoint<ToIsolate>;
+  readonly #tasks = new Map<number, PendingTask>();
   /** Requests waiting for an isolate to come back; at most `#maxAwaiting`. */
   readonly #awaitingIsolate: AwaitingIsolate[] = [];
   readonly #maxAwaiting: number;
   #nextTaskId = 1;
   #nextIsolate = 0;
-  #listening = false;
-  /** Set when a record was committed during the current flush. */
-  #wrote = false;
-  readonly #doorbells: SharedArrayBuffer;
-  readonly #pinnedCount: number;
-  readonly #pollWindow: number;
 
   /** Where an answer that cannot be read is reported (under the error id its request gets). */
   readonly #log: Logger | null;
 
   constructor(data: PoolLinkData, log: Logger | null = null) {
     this.#log = log;
-    this.#doorbells = data.doorbells;
-    this.#pollWindow = data.pollWindow;
-    this.#pinnedCount = data.pinnedCount;
     this.#state = new IsolateState(data.state, data.epoch);
-    this.#doorbell = new Doorbell(data.doorbells, data.pinnedIndex);
+    this.#endpoint = new RingEndpoint<ToIsolate>(
+      {
+        doorbell: new Doorbell(data.doorbells, data.pinnedIndex),
+        peerDoorbells: data.rings.map((_, j) => new Doorbell(data.doorbells, data.pinnedCount + j)),
+        bodyKind: RecordKind.REQUEST_BODY,
+        pollWindowMs: data.pollWindowMs,
+        // An answer rarely follows another at once: park, and let the isolate ring.
+        rescanAfterRead: false,
+      },
+      {
+        write: (ring, item) => this.#write(ring, item),
+        read: (_isolate, bytes, offset, length) => this.#onRecord(bytes, offset, length),
+        wantsBody: (taskId) => this.#tasks.has(taskId),
+        expectsRecords: () => this.#tasks.size > 0,
+      },
+    );
     this.#slots = data.slots;
     this.#capacity = data.slots.map((s) => s + data.queueLimit);
     this.#maxAwaiting = this.#capacity.reduce((sum, c) => sum + c, 0);
@@ -155,7 +152,7 @@ export class PoolClient {
    * later, in chunks).
    */
   submit(request: PoolRequest, timeoutMs: number): Promise<PoolResult> {
-    this.#drainResponses();
+    this.#endpoint.readRecords();
     const j = this.#pickIsolate();
     if (j < 0) {
       // Every isolate is being replaced: wait for one, in a queue as bounded as the pool itself.
@@ -174,14 +171,13 @@ export class PoolClient {
     this.#nextTaskId = this.#nextTaskId === 0xffff_ffff ? 1 : this.#nextTaskId + 1;
 
     return new Promise<PoolResult>((resolve) => {
-      const task: Task = { id, isolate: j, link, resolve, timer: null, partial: null };
+      const task: PendingTask = { id, isolate: j, link, resolve, timer: null, partial: null };
       this.#tasks.set(id, task);
       link.outstanding++;
       if (timeoutMs > 0) task.timer = setTimeout(() => this.#timeOut(task, timeoutMs), timeoutMs);
       request.taskId = id;
-      this.#write(link, { kind: 'request', request });
-      link.doorbell.ring();
-      this.#listen();
+      this.#endpoint.send(j, { kind: 'request', request });
+      this.#endpoint.start();
     });
   }
 
@@ -228,20 +224,15 @@ export class PoolClient {
   #unlink(j: number): void {
     if (this.#links[j] === null) return;
     this.#links[j] = null;
+    this.#endpoint.disconnect(j);
     for (const task of [...this.#tasks.values()]) {
       if (task.isolate === j) this.#complete(task, err({ kind: 'unavailable' }));
     }
   }
 
   #link(pair: RingPair, j: number, generation: number): Link {
-    return {
-      generation,
-      producer: new RingProducer(pair.request),
-      consumer: new RingConsumer(pair.response),
-      doorbell: new Doorbell(this.#doorbells, this.#pinnedCount + j),
-      pending: [],
-      outstanding: 0,
-    };
+    this.#endpoint.connect(j, pair.request, pair.response);
+    return { generation, outstanding: 0 };
   }
 
   /**
@@ -267,106 +258,39 @@ export class PoolClient {
     return best;
   }
 
-  /** Writes now if nothing is queued before it and the ring has room, else queues. */
-  #write(link: Link, write: PendingWrite): void {
-    if (link.pending.length > 0 || !this.#tryWrite(link, write)) {
-      link.pending.push(write);
-      this.#listen();
-      // The listen loop may be parked waiting only for answers: wake it, so that it notices the
-      // queued write and retries it on its short timer.
-      this.#doorbell.ring();
+  /** Writes one item for the endpoint; a request whose body does not fit whole leaves the rest to follow. */
+  #write(ring: RingProducer, item: ToIsolate): Written {
+    if (item.kind === 'cancel') return encodeCancel(ring, item.taskId);
+    const { request } = item;
+    const inline = encodeRequest(ring, request);
+    if (inline === NO_ROOM) return false;
+    if (inline === TOO_LARGE) {
+      const task = this.#tasks.get(request.taskId);
+      if (task !== undefined) this.#complete(task, err(HEAD_TOO_LARGE));
+      return true;
     }
+    return inline < request.body.byteLength ? new BodyRest(request.taskId, request.body, inline) : true;
   }
 
-  /** Tries one write; a request whose body did not fit whole leaves a chunk write queued first. */
-  #tryWrite(link: Link, write: PendingWrite): boolean {
-    switch (write.kind) {
-      case 'request': {
-        const inline = encodeRequest(link.producer, write.request);
-        if (inline === NO_ROOM) return false;
-        if (inline === TOO_LARGE) {
-          const task = this.#tasks.get(write.request.taskId);
-          if (task !== undefined) this.#complete(task, err(HEAD_TOO_LARGE));
-          return true;
-        }
-        const body = write.request.body;
-        if (inline < body.byteLength) {
-          link.pending.unshift({ kind: 'chunk', taskId: write.request.taskId, body, offset: inline });
-        }
-        return true;
-      }
-      case 'chunk': {
-        // As many chunks as fit; the ones written are rung for by the caller even if the rest waits.
-        while (write.offset < write.body.byteLength) {
-          const next = encodeBodyChunk(link.producer, RecordKind.REQUEST_BODY, write.taskId, write.body, write.offset);
-          if (next < 0) return false;
-          write.offset = next;
-          this.#wrote = true;
-        }
-        return true;
-      }
-      case 'cancel':
-        return encodeCancel(link.producer, write.taskId);
-    }
-  }
-
-  /** Retries queued writes on every link, in order, as far as the rings allow. */
-  #flush(): boolean {
-    let blocked = false;
-    for (const link of this.#links) {
-      if (link === null || link.pending.length === 0) continue;
-      this.#wrote = false;
-      while (link.pending.length > 0) {
-        const write = link.pending[0] as PendingWrite;
-        if (write.kind === 'chunk' && !this.#tasks.has(write.taskId)) {
-          link.pending.shift(); // the task ended (timed out): the rest of its body is not needed
-          continue;
-        }
-        const before = link.pending.length;
-        if (!this.#tryWrite(link, write)) {
-          blocked = true;
-          break;
-        }
-        // A request that left a chunk queued put it at the front: remove the request behind it.
-        link.pending.splice(link.pending.length > before ? 1 : 0, 1);
-        this.#wrote = true;
-      }
-      // Whatever was committed is announced, even if the queue is blocked behind it.
-      if (this.#wrote) link.doorbell.ring();
-    }
-    return blocked;
-  }
-
-  #timeOut(task: Task, timeoutMs: number): void {
+  #timeOut(task: PendingTask, timeoutMs: number): void {
     task.timer = null;
     if (!this.#tasks.has(task.id)) return;
     this.#complete(task, err({ kind: 'timeout', timeoutMs }));
-    const link = task.link;
-    if (this.#links[task.isolate] !== link) return; // that generation is gone
+    if (this.#links[task.isolate] !== task.link) return; // that generation is gone
     // Drop the request if it never left this worker; else tell the isolate not to bother.
-    const queued = link.pending.findIndex((w) => w.kind === 'request' && w.request.taskId === task.id);
-    if (queued >= 0) link.pending.splice(queued, 1);
-    else this.#write(link, { kind: 'cancel', taskId: task.id });
-    link.doorbell.ring();
+    const withdrawn = this.#endpoint.withdraw(task.isolate, (item) => item.kind === 'request' && item.request.taskId === task.id);
+    if (!withdrawn) this.#endpoint.send(task.isolate, { kind: 'cancel', taskId: task.id });
   }
 
-  #complete(task: Task, result: PoolResult): void {
+  #complete(task: PendingTask, result: PoolResult): void {
     if (!this.#tasks.delete(task.id)) return;
     if (task.timer !== null) clearTimeout(task.timer);
     task.link.outstanding--;
     task.resolve(result);
   }
 
-  /** Reads every answer waiting in the response rings. Returns how many records were read. */
-  #drainResponses(): number {
-    let read = 0;
-    for (const link of this.#links) {
-      if (link !== null) read += link.consumer.drain(this.#onRecord);
-    }
-    return read;
-  }
-
-  readonly #onRecord = (bytes: Buffer, offset: number, length: number): void => {
+  /** One record from a response ring. */
+  #onRecord(bytes: Buffer, offset: number, length: number): void {
     const task = this.#tasks.get(recordTaskId(bytes, offset));
     // An answer for a task that timed out or was cancelled is read and dropped.
     if (task === undefined) return;
@@ -379,9 +303,9 @@ export class PoolClient {
       this.#log?.error(`✗ ${ErrorCode.HANDLER} [error id ${errorId}]: the pool's answer to task ${task.id} could not be read: ${describeThrown(thrown)}`);
       this.#complete(task, err({ kind: 'internal', code: ErrorCode.HANDLER, errorId }));
     }
-  };
+  }
 
-  #read(task: Task, bytes: Buffer, offset: number, length: number): void {
+  #read(task: PendingTask, bytes: Buffer, offset: number, length: number): void {
     switch (recordKind(bytes, offset)) {
       case RecordKind.RESPONSE: {
         const response = decodeResponse(bytes, offset, length);
@@ -400,43 +324,6 @@ export class PoolClient {
         this.#complete(task, err(decodeFault(bytes, offset, length)));
         return;
     }
-  }
-
-  /** Keeps reading answers until no task is outstanding and no write is queued. */
-  #listen(): void {
-    if (this.#listening) return;
-    this.#listening = true;
-    let lastAnswer = performance.now();
-    const step = (): void => {
-      if (this.#drainResponses() > 0) lastAnswer = performance.now();
-      const blocked = this.#flush();
-      if (this.#tasks.size === 0 && !blocked) {
-        this.#listening = false;
-        return;
-      }
-      // Optionally keep polling once per event-loop turn after the last answer (the `poolPoll`
-      // option): under steady load answers keep coming and nobody needs a syscall to wake us.
-      if (performance.now() - lastAnswer < this.#pollWindow) {
-        setImmediate(step);
-        return;
-      }
-      this.#doorbell.park();
-      // Re-check after announcing the park (doorbell.ts explains why nothing is lost).
-      if (this.#hasResponses()) {
-        this.#doorbell.unpark();
-        setImmediate(step);
-        return;
-      }
-      // Writes blocked on a full ring are retried on a short timer: the isolate does not ring
-      // this doorbell when it frees request-ring space, only when it answers.
-      void this.#doorbell.wait(blocked ? FULL_RING_RETRY_MS : Infinity).then(step);
-    };
-    step();
-  }
-
-  #hasResponses(): boolean {
-    for (const link of this.#links) if (link !== null && link.consumer.hasRecords()) return true;
-    return false;
   }
 }
 

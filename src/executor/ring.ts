@@ -28,8 +28,8 @@
  * that lets the producer overwrite it.
  *
  * Ownership. Between `reserve()` and `commit()` the reserved bytes belong to the producer. The
- * bytes passed to a `drain()` callback belong to the consumer only during that call: once
- * `drain()` returns they may be overwritten. Copy what must outlive the call.
+ * bytes passed to a `take()` callback belong to the consumer only during that call: once
+ * `take()` returns they may be overwritten. Copy what must outlive the call.
  *
  * Waking a parked consumer is not the ring's job: see doorbell.ts.
  */
@@ -108,7 +108,7 @@ export class RingProducer extends RingEnd {
   /**
    * Reserves room for a record of up to `size` payload bytes. Returns the offset in `bytes`
    * where the payload goes, or -1 if the ring has no room now (try again after the consumer
-   * has drained) or `size` is over `maxPayload`.
+   * has taken records) or `size` is over `maxPayload`.
    */
   reserve(size: number): number {
     if (size > this.maxPayload || size < 0) return -1;
@@ -181,7 +181,7 @@ export class RingConsumer extends RingEnd {
    * for the whole batch). Returns how many records were visited. If `visit` throws, the records
    * visited before it stay consumed and the one it threw on is consumed too.
    */
-  drain(visit: RecordVisitor, max = Infinity): number {
+  take(visit: RecordVisitor, max = Infinity): number {
     const tail = Atomics.load(this.control, TAIL);
     let head = this.#head;
     let count = 0;

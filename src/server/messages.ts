@@ -4,10 +4,9 @@
  */
 
 import type net from 'node:net';
-import type { RouteInfo } from '../app/app.ts';
-import type { ErrorCode } from '../core/errors.ts';
 import type { ResolvedOptions } from '../config/options.ts';
 import type { LogLevel } from '../core/log.ts';
+import type { FromIsolate } from '../executor/messages.ts';
 import type { PoolLinkData, RingPair } from '../executor/topology.ts';
 
 /** Protocol limits a worker applies to its connections (bytes, counts, milliseconds, MB). */
@@ -58,17 +57,13 @@ export type ToWorker =
   /** Pooled isolate `index` serves again as `generation`, on these fresh rings. */
   | { readonly type: 'pool-isolate-up'; readonly index: number; readonly generation: number; readonly rings: RingPair };
 
+/** What a pinned worker tells the supervisor: what every isolate says while it starts, and its own news. */
 export type FromWorker =
-  /** The app loaded; its route table, for the supervisor to compare across isolates. */
-  | { readonly type: 'routes'; readonly routes: readonly RouteInfo[] }
+  | FromIsolate
   /** Serving; `port` is the bound port (meaningful for reusePort). */
   | { readonly type: 'listening'; readonly port: number }
-  /** The worker cannot serve; it waits to be terminated. */
-  | { readonly type: 'failed'; readonly code: ErrorCode; readonly message: string }
   /**
    * Shutdown finished: `forced` connections had to be cut at the end of the grace period,
    * `received` requests came in since the worker started, `unanswered` of them had no response.
    */
-  | { readonly type: 'drained'; readonly forced: number; readonly received: number; readonly unanswered: number }
-  /** A pooled isolate ran the app's onShutdown hooks and may be stopped. */
-  | { readonly type: 'stopped' };
+  | { readonly type: 'drained'; readonly forced: number; readonly received: number; readonly unanswered: number };

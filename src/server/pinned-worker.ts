@@ -20,7 +20,8 @@ import { PoolClient } from '../executor/pool-client.ts';
 import { admit } from '../lifecycle/admit.ts';
 import { createLifecycle, endStreams } from '../lifecycle/context.ts';
 import { listen } from './listen.ts';
-import { loadAndReport, runShutdownHooks } from './load-app.ts';
+import { runShutdownHooks } from '../app/load.ts';
+import { loadAndReport } from '../executor/messages.ts';
 import type { FromWorker, PinnedWorkerData, ToWorker } from './messages.ts';
 
 /** How long a connection that has sent nothing may stay open once shutdown has begun, in ms. */

@@ -15,18 +15,16 @@
  * generation.
  */
 
-import { Worker } from 'node:worker_threads';
 import type { RouteInfo } from '../app/app.ts';
 import type { ResolvedOptions } from '../config/options.ts';
 import { describeThrown } from '../core/describe.ts';
 import type { Logger } from '../core/log.ts';
-import { err, ok, type Result } from '../core/result.ts';
-import { createDoorbells } from '../executor/doorbell.ts';
-import { createIsolateState, IsolateState } from '../executor/isolate-state.ts';
-import type { ToPooled } from '../executor/pooled-isolate.ts';
-import { createRingPair, slotsPerIsolate, type PoolLinkData, type PooledIsolateData, type RingPair } from '../executor/topology.ts';
-import type { FromWorker } from './messages.ts';
-import { RestartBackoff, routeMismatch, sameRoutes, terminateStuck, waitFor, WATCHDOG_INTERVAL_MS, type StartError } from './worker-lifecycle.ts';
+import { ok, type Result } from '../core/result.ts';
+import { IsolateState } from '../executor/isolate-state.ts';
+import type { FromPooled, ToPooled } from '../executor/messages.ts';
+import { PoolTopology, slotsPerIsolate, type PoolLinkData, type PooledIsolateData, type RingPair } from '../executor/topology.ts';
+import { Seat, type Loss } from './seat.ts';
+import { routeMismatch, sameRoutes, startWatchdog, type StartError } from './worker-lifecycle.ts';
 
 const POOLED_URL = new URL(`../executor/pooled-isolate${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
@@ -43,20 +41,10 @@ export interface PoolEvents {
   up(index: number, generation: number, threadId: number, column: readonly RingPair[]): void;
 }
 
-interface PooledSlot {
-  readonly index: number;
-  worker: Worker | null;
-  threadId: number;
-  ready: boolean;
-  readyAt: number;
-  readonly backoff: RestartBackoff;
-  restartTimer: NodeJS.Timeout | null;
-  /** Why the supervisor itself terminated it (watchdog), for the log line. */
-  killedFor: string | null;
+/** A pooled isolate's seat, with the generation of its column of rings. */
+class PooledSeat extends Seat {
   /** Goes up with every replacement, with the fresh rings (see PoolLinkData.generations). */
-  generation: number;
-  /** A replacement is starting: its failure is handled by `#replace`, not `#onExit`. */
-  replacing: boolean;
+  generation = 0;
 }
 
 export class PoolSupervisor {
@@ -64,18 +52,13 @@ export class PoolSupervisor {
   readonly #options: ResolvedOptions;
   readonly #log: Logger;
   readonly #events: PoolEvents;
-  readonly #pinnedCount: number;
-  readonly #slots: PooledSlot[];
+  readonly #seats: PooledSeat[];
   /** Task slots of each isolate (N split over M). */
   readonly taskSlots: readonly number[];
-  /** rings[i][j]: between pinned worker i and pooled isolate j. */
-  readonly #rings: RingPair[][];
-  readonly #doorbells: SharedArrayBuffer;
-  readonly #stateBuffer: SharedArrayBuffer;
+  /** Every ring, doorbell and state word of the pool. */
+  readonly #topology: PoolTopology;
   readonly #state: IsolateState;
-  readonly #epoch = Date.now();
   #routes: readonly RouteInfo[] = [];
-  #started = false;
   #watchdog: NodeJS.Timeout | null = null;
   #closed = false;
   /** Isolates lost while serving (each is replaced). */
@@ -86,27 +69,11 @@ export class PoolSupervisor {
     this.#options = options;
     this.#log = log;
     this.#events = events;
-    this.#pinnedCount = pinnedCount;
     const isolates = options.pooledIsolates;
     this.taskSlots = slotsPerIsolate(options.pooledWorkers, isolates);
-    this.#rings = Array.from({ length: pinnedCount }, () =>
-      Array.from({ length: isolates }, () => createRingPair(options.poolRingSize)),
-    );
-    this.#doorbells = createDoorbells(pinnedCount + isolates);
-    this.#stateBuffer = createIsolateState(isolates);
-    this.#state = new IsolateState(this.#stateBuffer, this.#epoch);
-    this.#slots = Array.from({ length: isolates }, (_, index) => ({
-      index,
-      worker: null,
-      threadId: -1,
-      ready: false,
-      readyAt: 0,
-      backoff: new RestartBackoff(),
-      restartTimer: null,
-      killedFor: null,
-      generation: 0,
-      replacing: false,
-    }));
+    this.#topology = new PoolTopology(pinnedCount, isolates, options.poolRingSize);
+    this.#state = new IsolateState(this.#topology.state, this.#topology.epoch);
+    this.#seats = Array.from({ length: isolates }, (_, index) => new PooledSeat(index, `pooled isolate ${index}`));
   }
 
   /** Isolates lost while serving and replaced (or being replaced). */
@@ -116,30 +83,31 @@ export class PoolSupervisor {
 
   /** Thread ids of the pooled isolates serving now. */
   get threadIds(): number[] {
-    return this.#slots.flatMap((slot) => (slot.ready ? [slot.threadId] : []));
+    return this.#seats.flatMap((seat) => (seat.ready ? [seat.threadId] : []));
   }
 
   /** The shared memory pinned worker `i` uses to reach the pool. */
   linkFor(i: number): PoolLinkData {
+    const topology = this.#topology;
     return {
       pinnedIndex: i,
-      rings: this.#rings[i] as RingPair[],
+      rings: topology.row(i),
       // An isolate that is starting (at startup, or replacing a dead one) already reads these rings.
-      available: this.#slots.map((slot) => slot.worker !== null),
-      generations: this.#slots.map((slot) => slot.generation),
-      doorbells: this.#doorbells,
-      pinnedCount: this.#pinnedCount,
-      state: this.#stateBuffer,
-      epoch: this.#epoch,
+      available: this.#seats.map((seat) => seat.worker !== null),
+      generations: this.#seats.map((seat) => seat.generation),
+      doorbells: topology.doorbells,
+      pinnedCount: topology.pinnedCount,
+      state: topology.state,
+      epoch: topology.epoch,
       slots: this.taskSlots,
       queueLimit: this.#options.poolQueueLimit,
-      pollWindow: this.#options.poolPoll / 1000,
+      pollWindowMs: this.#options.poolPoll / 1000,
     };
   }
 
   /** Starts every isolate; resolves with the route table each one built. */
   async start(deadline: number): Promise<Result<Array<readonly RouteInfo[]>, StartError>> {
-    const booted = await Promise.all(this.#slots.map((slot) => this.#boot(slot, deadline)));
+    const booted = await Promise.all(this.#seats.map((seat) => this.#boot(seat, deadline)));
     const failed = booted.find((r) => !r.ok);
     if (failed !== undefined && !failed.ok) return failed;
     return ok(booted.map((r) => (r.ok ? r.value : [])));
@@ -148,23 +116,19 @@ export class PoolSupervisor {
   /** Marks the isolates ready once the supervisor has checked their tables against `routes`. */
   serving(routes: readonly RouteInfo[]): void {
     this.#routes = routes;
-    this.#started = true;
-    for (const slot of this.#slots) {
-      slot.readyAt = Date.now();
-      if (slot.worker !== null) slot.ready = true;
+    for (const seat of this.#seats) {
+      if (seat.worker !== null) seat.serving();
       // It exited between reporting its routes and now: pinned workers were told it exists.
-      else this.#lost(slot, slot.threadId, 'exited while the server was starting');
+      else this.#lost(seat, seat.threadId, 'exited while the server was starting');
     }
-    this.#watchdog = setInterval(() => this.#watch(), WATCHDOG_INTERVAL_MS);
-    this.#watchdog.unref();
+    this.#watchdog = startWatchdog(this.#seats, this.#state, this.#routes);
   }
 
   /** Pinned worker `i` is being replaced: fresh rings for its row, and every isolate switches to them. */
   renewPinned(i: number): void {
-    const row = this.#slots.map(() => createRingPair(this.#options.poolRingSize));
-    this.#rings[i] = row;
-    for (const slot of this.#slots) {
-      slot.worker?.postMessage({ type: 'pinned-rings', pinned: i, rings: row[slot.index] as RingPair } satisfies ToPooled);
+    const row = this.#topology.renewRow(i);
+    for (const seat of this.#seats) {
+      seat.worker?.postMessage({ type: 'pinned-rings', pinned: i, rings: row[seat.index] as RingPair } satisfies ToPooled);
     }
   }
 
@@ -176,11 +140,11 @@ export class PoolSupervisor {
     this.#closed = true;
     if (this.#watchdog !== null) clearInterval(this.#watchdog);
     await Promise.all(
-      this.#slots.map(async (slot) => {
-        if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
-        const worker = slot.worker;
+      this.#seats.map(async (seat) => {
+        seat.cancelReplacement();
+        const worker = seat.worker;
         if (worker === null) return;
-        if (graceful && slot.ready) {
+        if (graceful && seat.ready) {
           await new Promise<void>((resolve) => {
             const done = (): void => {
               clearTimeout(timer);
@@ -188,7 +152,7 @@ export class PoolSupervisor {
               worker.off('exit', done);
               resolve();
             };
-            const onMessage = (message: FromWorker): void => {
+            const onMessage = (message: FromPooled): void => {
               if (message.type === 'stopped') done();
             };
             const timer = setTimeout(done, SHUTDOWN_HOOKS_MS);
@@ -202,113 +166,69 @@ export class PoolSupervisor {
     );
   }
 
-  async #boot(slot: PooledSlot, deadline: number): Promise<Result<readonly RouteInfo[], StartError>> {
+  #boot(seat: PooledSeat, deadline: number): Promise<Result<readonly RouteInfo[], StartError>> {
+    const topology = this.#topology;
     const data: PooledIsolateData = {
-      index: slot.index,
+      index: seat.index,
       appUrl: this.#appUrl,
       logLevel: this.#options.logLevel,
-      rings: this.#rings.map((row) => row[slot.index] as RingPair),
-      doorbells: this.#doorbells,
-      pinnedCount: this.#pinnedCount,
-      state: this.#stateBuffer,
-      epoch: this.#epoch,
-      slots: this.taskSlots[slot.index] as number,
+      rings: topology.column(seat.index),
+      doorbells: topology.doorbells,
+      pinnedCount: topology.pinnedCount,
+      state: topology.state,
+      epoch: topology.epoch,
+      slots: this.taskSlots[seat.index] as number,
       queueLimit: this.#options.poolQueueLimit,
       handlerTimeout: this.#options.handlerTimeout,
       exposeErrors: this.#options.exposeErrors,
-      pollWindow: this.#options.poolPoll / 1000,
+      pollWindowMs: this.#options.poolPoll / 1000,
     };
     const limit = this.#options.poolMemoryLimit;
-    const worker = new Worker(POOLED_URL, {
+    const options = {
       workerData: data,
-      name: `fasterapi-pooled-${slot.index}`,
+      name: `fasterapi-pooled-${seat.index}`,
       ...(limit > 0 ? { resourceLimits: { maxOldGenerationSizeMb: limit } } : {}),
-    });
-    slot.worker = worker;
-    slot.threadId = worker.threadId;
-    slot.ready = false;
-    slot.killedFor = null;
-    const threadId = worker.threadId;
-    // What the isolate died of: an uncaught throw of the app's may be any value at all.
-    let crash: unknown = null;
-    worker.on('error', (error: unknown) => {
-      crash = error;
-    });
-    worker.on('exit', (code) => this.#onExit(slot, worker, threadId, code, crash));
-    const reply = await waitFor(worker, 'routes', deadline, `pooled isolate ${slot.index}`);
-    if (!reply.ok) return reply;
-    return ok(reply.value.routes);
+    };
+    return seat.boot(POOLED_URL, options, deadline, (loss) => this.#onLost(seat, loss));
   }
 
-  #onExit(slot: PooledSlot, worker: Worker, threadId: number, code: number, crash: unknown): void {
-    if (slot.worker !== worker) return;
-    slot.ready = false;
-    slot.worker = null;
-    // During startup, start() sees the exit; during a replacement, #replace does.
-    if (this.#closed || slot.replacing || !this.#started) return;
-    const reason =
-      slot.killedFor ??
-      (crash === null ? `exited with code ${code}` : `crashed: ${describeThrown(crash)}`);
-    this.#lost(slot, threadId, reason);
+  #onLost(seat: PooledSeat, { threadId, exitCode, crash }: Loss): void {
+    if (this.#closed) return;
+    const reason = seat.killedFor ?? (crash === null ? `exited with code ${exitCode}` : `crashed: ${describeThrown(crash)}`);
+    this.#lost(seat, threadId, reason);
   }
 
   /** The isolate is gone: tell the pinned workers, and replace it after a backoff. */
-  #lost(slot: PooledSlot, threadId: number, reason: string): void {
+  #lost(seat: PooledSeat, threadId: number, reason: string): void {
     this.#restarts++;
-    const delay = slot.backoff.next(Date.now() - slot.readyAt);
+    const delay = seat.lossDelay();
     this.#log.warn(
-      `↻ Pooled isolate ${slot.index} (thread ${threadId}) ${reason}; its tasks in flight answer 503; replacing it in ${delay} ms`,
+      `↻ Pooled isolate ${seat.index} (thread ${threadId}) ${reason}; its tasks in flight answer 503; replacing it in ${delay} ms`,
     );
-    this.#events.down(slot.index, slot.generation, threadId, reason);
-    this.#scheduleReplace(slot, delay);
+    this.#events.down(seat.index, seat.generation, threadId, reason);
+    seat.replaceIn(delay, {
+      start: () => this.#replace(seat),
+      failed: (error, retryMs) => {
+        this.#log.error(`✗ Pooled isolate ${seat.index} failed to start: ${error.message}; retrying in ${retryMs} ms`);
+        // Pinned workers that started meanwhile may have linked to this generation's rings.
+        this.#events.down(seat.index, seat.generation, seat.threadId, null);
+      },
+    });
   }
 
-  #scheduleReplace(slot: PooledSlot, delay: number): void {
-    slot.restartTimer = setTimeout(() => {
-      slot.restartTimer = null;
-      void this.#replace(slot);
-    }, delay);
-  }
-
-  async #replace(slot: PooledSlot): Promise<void> {
-    if (this.#closed) return;
+  /** Starts a replacement on a fresh column of rings; null once it serves (or the pool is closed). */
+  async #replace(seat: PooledSeat): Promise<StartError | null> {
+    if (this.#closed) return null;
     // Fresh rings and state: nothing half-written by the old isolate is read by the new one.
-    for (const row of this.#rings) row[slot.index] = createRingPair(this.#options.poolRingSize);
-    this.#state.reset(slot.index);
-    slot.generation++;
-    slot.replacing = true;
-    const booted = await this.#boot(slot, Date.now() + this.#options.startupTimeout);
-    slot.replacing = false;
-    if (this.#closed) return;
-    const outcome: Result<unknown, StartError> = !booted.ok
-      ? booted
-      : sameRoutes(booted.value, this.#routes)
-        ? ok(undefined)
-        : err(routeMismatch(`pooled isolate ${slot.index}`, this.#routes, booted.value));
-    if (outcome.ok) {
-      slot.ready = true;
-      slot.readyAt = Date.now();
-      this.#log.info(`✓ Pooled isolate ${slot.index} replaced (thread ${slot.threadId})`);
-      this.#events.up(slot.index, slot.generation, slot.threadId, this.#rings.map((row) => row[slot.index] as RingPair));
-      return;
-    }
-    const delay = slot.backoff.next(0);
-    this.#log.error(`✗ Pooled isolate ${slot.index} failed to start: ${outcome.error.message}; retrying in ${delay} ms`);
-    const failed = slot.worker;
-    slot.worker = null;
-    await failed?.terminate();
-    // Pinned workers that started meanwhile may have linked to this generation's rings.
-    this.#events.down(slot.index, slot.generation, slot.threadId, null);
-    this.#scheduleReplace(slot, delay);
-  }
-
-  /**
-   * Replaces isolates stuck in a handler's synchronous code past that route's timeout, and
-   * isolates whose event loop has been blocked (no heartbeat) longer than the timeouts of the
-   * tasks they run — CPU-bound code after an `await` is not inside `invoke()`, but it stops the
-   * heartbeat. A route with `timeout: 0` is never cut.
-   */
-  #watch(): void {
-    terminateStuck(this.#slots, this.#state, this.#routes);
+    const column = this.#topology.renewColumn(seat.index);
+    seat.generation++;
+    const booted = await this.#boot(seat, Date.now() + this.#options.startupTimeout);
+    if (this.#closed) return null;
+    if (!booted.ok) return booted.error;
+    if (!sameRoutes(booted.value, this.#routes)) return routeMismatch(seat.label, this.#routes, booted.value);
+    seat.serving();
+    this.#log.info(`✓ Pooled isolate ${seat.index} replaced (thread ${seat.threadId})`);
+    this.#events.up(seat.index, seat.generation, seat.threadId, column);
+    return null;
   }
 }

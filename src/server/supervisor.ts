@@ -19,7 +19,7 @@
 
 import diagnostics from 'node:diagnostics_channel';
 import net from 'node:net';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { RouteInfo } from '../app/app.ts';
 import type { ResolvedOptions } from '../config/options.ts';
 import { ErrorCode } from '../core/errors.ts';
@@ -31,7 +31,8 @@ import type { FromWorker, ListenMode, PinnedWorkerData, ToWorker } from './messa
 import { createIsolateState, IsolateState } from '../executor/isolate-state.ts';
 import type { RingPair } from '../executor/topology.ts';
 import { PoolSupervisor } from './pool-supervisor.ts';
-import { RestartBackoff, routeMismatch, sameRoutes, terminateStuck, waitFor, WATCHDOG_INTERVAL_MS, type StartError } from './worker-lifecycle.ts';
+import { Seat, type Loss } from './seat.ts';
+import { routeMismatch, sameRoutes, startWatchdog, waitFor, type StartError } from './worker-lifecycle.ts';
 
 export type { StartError } from './worker-lifecycle.ts';
 
@@ -58,18 +59,10 @@ export interface WorkerEvent {
 
 const WORKER_URL = new URL(`./pinned-worker${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
-interface Slot {
-  readonly index: number;
-  worker: Worker | null;
-  /** Listening and counted in acceptor round-robin. */
-  ready: boolean;
-  readyAt: number;
-  readonly backoff: RestartBackoff;
-  restartTimer: NodeJS.Timeout | null;
-  /** Why the watchdog terminated it, for the log line; null when it was not. */
-  killedFor: string | null;
+/** A pinned worker's seat, with what the watchdog cut when it terminated the worker. */
+class PinnedSeat extends Seat {
   /** Requests in flight when the watchdog terminated it: all cut. */
-  cut: number;
+  cut = 0;
 }
 
 export class Supervisor {
@@ -77,7 +70,7 @@ export class Supervisor {
   readonly #options: ResolvedOptions;
   readonly #mode: ListenMode;
   readonly #log: Logger;
-  readonly #slots: Slot[];
+  readonly #seats: PinnedSeat[];
   readonly #pool: PoolSupervisor | null;
   #routes: readonly RouteInfo[] = [];
   #port = 0;
@@ -97,16 +90,7 @@ export class Supervisor {
     this.#options = options;
     this.#mode = mode;
     this.#log = log;
-    this.#slots = Array.from({ length: options.pinnedWorkers }, (_, index) => ({
-      index,
-      worker: null,
-      ready: false,
-      readyAt: 0,
-      backoff: new RestartBackoff(),
-      restartTimer: null,
-      killedFor: null,
-      cut: 0,
-    }));
+    this.#seats = Array.from({ length: options.pinnedWorkers }, (_, index) => new PinnedSeat(index, `pinned worker ${index}`));
     this.#stateBuffer = createIsolateState(options.pinnedWorkers);
     this.#state = new IsolateState(this.#stateBuffer, this.#epoch);
     this.#pool =
@@ -118,12 +102,12 @@ export class Supervisor {
               if (reason !== null) publish(workerExitChannel, { kind: 'pooled', index, threadId, port: this.#port, reason });
             },
             up: (index, generation, threadId, column) => {
-              for (const slot of this.#slots) {
-                slot.worker?.postMessage({
+              for (const seat of this.#seats) {
+                seat.worker?.postMessage({
                   type: 'pool-isolate-up',
                   index,
                   generation,
-                  rings: column[slot.index] as RingPair,
+                  rings: column[seat.index] as RingPair,
                 } satisfies ToWorker);
               }
               publish(workerReadyChannel, { kind: 'pooled', index, threadId, port: this.#port });
@@ -139,7 +123,7 @@ export class Supervisor {
   }
   /** Thread ids of the pinned workers currently serving. */
   get threadIds(): number[] {
-    return this.#slots.flatMap((slot) => (slot.ready && slot.worker !== null ? [slot.worker.threadId] : []));
+    return this.#seats.flatMap((seat) => (seat.ready && seat.worker !== null ? [seat.worker.threadId] : []));
   }
   /** Thread ids of the pooled isolates currently serving. */
   get pooledThreadIds(): number[] {
@@ -159,7 +143,7 @@ export class Supervisor {
     const deadline = Date.now() + this.#options.startupTimeout;
     // The pool is spawned first: the pinned workers' link data lists the isolates that exist.
     const pooledStarting = this.#pool?.start(deadline) ?? Promise.resolve(ok([]));
-    const [pinned, pooled] = await Promise.all([Promise.all(this.#slots.map((slot) => this.#boot(slot, deadline))), pooledStarting]);
+    const [pinned, pooled] = await Promise.all([Promise.all(this.#seats.map((seat) => this.#boot(seat, deadline))), pooledStarting]);
     const failed = pinned.find((r) => !r.ok);
     if (failed !== undefined && !failed.ok) return this.#abort(failed.error);
     if (!pooled.ok) return this.#abort(pooled.error);
@@ -180,7 +164,7 @@ export class Supervisor {
       if (!bound.ok) return this.#abort(bound.error);
       this.#acceptor = acceptor;
       this.#port = bound.value;
-      return this.#watchOnce(await this.#listenAll(this.#slots, deadline));
+      return this.#watchOnce(await this.#listenAll(this.#seats, deadline));
     }
 
     // reusePort lets any other SO_REUSEPORT socket of this user share the port, silently
@@ -192,7 +176,7 @@ export class Supervisor {
       await new Promise<void>((resolve) => probe.close(() => resolve()));
     }
     // The first worker binds the requested port (0 → a free one); the others join it.
-    const [first, ...rest] = this.#slots;
+    const [first, ...rest] = this.#seats;
     if (first === undefined) return ok(undefined);
     this.#port = this.#options.port;
     const firstBound = await this.#listen(first, deadline);
@@ -201,17 +185,9 @@ export class Supervisor {
     return this.#watchOnce(await this.#listenAll(rest, deadline));
   }
 
-  /** Once every pinned worker serves, the watchdog starts looking for stuck ones. */
-  #watchOnce(started: Result<void, StartError>): Result<void, StartError> {
-    if (started.ok && this.#watchdog === null) {
-      this.#watchdog = setInterval(() => this.#watch(), WATCHDOG_INTERVAL_MS);
-      this.#watchdog.unref();
-    }
-    return started;
-  }
-
   /**
-   * Replaces pinned workers stuck past their handler's timeout. A blocked event loop cannot be
+   * Once every pinned worker serves, the watchdog starts looking for stuck ones, to replace
+   * pinned workers stuck past their handler's timeout. A blocked event loop cannot be
    * interrupted from inside, and while it is blocked the kernel keeps handing new connections to
    * its listening socket (SO_REUSEPORT hashes them over every socket in the group), where they
    * would wait for nothing. Terminating the thread stops its JavaScript and closes its sockets:
@@ -219,10 +195,13 @@ export class Supervisor {
    * cut, and so are connections still in its accept queue (the kernel resets them, unless
    * `net.ipv4.tcp_migrate_req` is 1, when it moves them to another worker).
    */
-  #watch(): void {
-    terminateStuck(this.#slots, this.#state, this.#routes, (slot) => {
-      slot.cut = this.#state.load(slot.index);
-    });
+  #watchOnce(started: Result<void, StartError>): Result<void, StartError> {
+    if (started.ok && this.#watchdog === null) {
+      this.#watchdog = startWatchdog(this.#seats, this.#state, this.#routes, (seat) => {
+        seat.cut = this.#state.load(seat.index);
+      });
+    }
+    return started;
   }
 
   /** Graceful shutdown: every pinned worker drains within the grace period, then exits. Idempotent. */
@@ -230,8 +209,8 @@ export class Supervisor {
     return (this.#closing ??= this.#shutdown());
   }
 
-  async #listenAll(slots: readonly Slot[], deadline: number): Promise<Result<void, StartError>> {
-    const listening = await Promise.all(slots.map((slot) => this.#listen(slot, deadline)));
+  async #listenAll(seats: readonly PinnedSeat[], deadline: number): Promise<Result<void, StartError>> {
+    const listening = await Promise.all(seats.map((seat) => this.#listen(seat, deadline)));
     const failed = listening.find((r) => !r.ok);
     if (failed !== undefined && !failed.ok) return this.#abort(failed.error);
     return ok(undefined);
@@ -243,15 +222,15 @@ export class Supervisor {
     const grace = this.#options.gracePeriod;
     const totals = { received: 0, unanswered: 0, forced: 0 };
     await Promise.all(
-      this.#slots.map(async (slot) => {
-        if (slot.restartTimer !== null) clearTimeout(slot.restartTimer);
-        const worker = slot.worker;
+      this.#seats.map(async (seat) => {
+        seat.cancelReplacement();
+        const worker = seat.worker;
         if (worker === null) return;
-        if (!slot.ready) {
+        if (!seat.ready) {
           await worker.terminate();
           return;
         }
-        slot.ready = false;
+        seat.ready = false;
         const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
         worker.on('message', (message: FromWorker) => {
           if (message.type !== 'drained') return;
@@ -260,7 +239,7 @@ export class Supervisor {
           totals.forced += message.forced;
           if (message.forced > 0) {
             this.#log.warn(
-              `Pinned worker ${slot.index}: ${message.forced} connection(s) cut at the end of the grace period, ${message.unanswered} request(s) unanswered`,
+              `Pinned worker ${seat.index}: ${message.forced} connection(s) cut at the end of the grace period, ${message.unanswered} request(s) unanswered`,
             );
           }
           // Its connections are gone; timers a handler left behind must not keep the thread alive.
@@ -283,15 +262,15 @@ export class Supervisor {
     this.#closing = Promise.resolve();
     if (this.#watchdog !== null) clearInterval(this.#watchdog);
     this.#acceptor?.close();
-    await Promise.all([...this.#slots.map((slot) => slot.worker?.terminate()), this.#pool?.close()]);
+    await Promise.all([...this.#seats.map((seat) => seat.worker?.terminate()), this.#pool?.close()]);
     return err(error);
   }
 
-  /** Spawns the slot's worker and waits for its route table. */
-  async #boot(slot: Slot, deadline: number): Promise<Result<readonly RouteInfo[], StartError>> {
+  /** Starts a worker in the seat and waits for its route table. */
+  #boot(seat: PinnedSeat, deadline: number): Promise<Result<readonly RouteInfo[], StartError>> {
     const o = this.#options;
     const data: PinnedWorkerData = {
-      index: slot.index,
+      index: seat.index,
       appUrl: this.#appUrl,
       logLevel: o.logLevel,
       bodyLimit: o.bodyLimit,
@@ -313,106 +292,80 @@ export class Supervisor {
       spillLoopDelay: o.spillLoopDelay,
       maxInFlight: o.maxInFlight,
       state: { buffer: this.#stateBuffer, epoch: this.#epoch },
-      pool: this.#pool?.linkFor(slot.index) ?? null,
+      pool: this.#pool?.linkFor(seat.index) ?? null,
     };
-    // Nothing the last worker in this slot published may be read as this one's.
-    this.#state.reset(slot.index);
-    const worker = new Worker(WORKER_URL, { workerData: data, name: `fasterapi-pinned-${slot.index}` });
-    slot.worker = worker;
-    slot.ready = false;
-    slot.killedFor = null;
-    // `worker.threadId` reads -1 once the thread has exited, so it is kept for the exit log.
-    const threadId = worker.threadId;
-    worker.on('exit', (code) => this.#onExit(slot, worker, threadId, code));
-    // An uncaught error outside a handler: the worker dies; the stack is logged here, the restart
-    // happens on 'exit'.
-    worker.on('error', (error: unknown) => {
-      if (slot.ready) this.#log.error(`✗ Pinned worker ${slot.index} (thread ${threadId}) crashed: ${describeThrown(error)}`);
-    });
-    const reply = await waitFor(worker, 'routes', deadline, `pinned worker ${slot.index}`);
-    if (!reply.ok) return reply;
-    return ok(reply.value.routes);
+    // Nothing the last worker in this seat published may be read as this one's.
+    this.#state.reset(seat.index);
+    const options = { workerData: data, name: `fasterapi-pinned-${seat.index}` };
+    return seat.boot(WORKER_URL, options, deadline, (loss) => this.#onLost(seat, loss));
   }
 
-  async #listen(slot: Slot, deadline: number): Promise<Result<number, StartError>> {
-    const worker = slot.worker;
-    if (worker === null) return err({ code: ErrorCode.WORKER_START, message: `pinned worker ${slot.index} is not running` });
+  async #listen(seat: PinnedSeat, deadline: number): Promise<Result<number, StartError>> {
+    const worker = seat.worker;
+    if (worker === null) return err({ code: ErrorCode.WORKER_START, message: `pinned worker ${seat.index} is not running` });
     post(worker, { type: 'listen', mode: this.#mode, host: this.#options.host, port: this.#port });
-    const reply = await waitFor(worker, 'listening', deadline, `pinned worker ${slot.index}`);
+    const reply = await waitFor(worker, 'listening', deadline, seat.label);
     if (!reply.ok) return reply;
-    slot.ready = true;
-    slot.readyAt = Date.now();
-    publish(workerReadyChannel, { kind: 'pinned', index: slot.index, threadId: worker.threadId, port: reply.value.port });
+    seat.serving();
+    publish(workerReadyChannel, { kind: 'pinned', index: seat.index, threadId: worker.threadId, port: reply.value.port });
     return ok(reply.value.port);
   }
 
-  #onExit(slot: Slot, worker: Worker, threadId: number, code: number): void {
-    if (slot.worker !== worker) return;
-    const wasReady = slot.ready;
-    slot.ready = false;
-    slot.worker = null;
-    if (this.#closing !== null || !wasReady) return;
+  /** A serving pinned worker exited: log why, and restart it after a backoff (unless the server is closing). */
+  #onLost(seat: PinnedSeat, { threadId, exitCode, crash }: Loss): void {
+    // An uncaught error outside a handler killed it: its stack, then the restart.
+    if (crash !== null) this.#log.error(`✗ Pinned worker ${seat.index} (thread ${threadId}) crashed: ${describeThrown(crash)}`);
+    if (this.#closing !== null) return;
     this.#pinnedRestarts++;
-    const reason = slot.killedFor;
+    const reason = seat.killedFor;
     publish(workerExitChannel, {
       kind: 'pinned',
-      index: slot.index,
+      index: seat.index,
       threadId,
       port: this.#port,
-      exitCode: code,
+      exitCode,
       ...(reason === null ? {} : { reason }),
     });
-    const delay = slot.backoff.next(Date.now() - slot.readyAt);
+    const delay = seat.lossDelay();
     const what =
       reason === null
-        ? `exited with code ${code}`
-        : `${reason}, so the watchdog terminated it; ${slot.cut} request(s) in flight on it were cut`;
-    this.#log.warn(`↻ Pinned worker ${slot.index} (thread ${threadId}) ${what}; restarting in ${delay} ms (the other workers keep serving)`);
-    this.#scheduleRestart(slot, delay);
+        ? `exited with code ${exitCode}`
+        : `${reason}, so the watchdog terminated it; ${seat.cut} request(s) in flight on it were cut`;
+    this.#log.warn(`↻ Pinned worker ${seat.index} (thread ${threadId}) ${what}; restarting in ${delay} ms (the other workers keep serving)`);
+    seat.replaceIn(delay, {
+      start: () => this.#restart(seat),
+      failed: (error, retryMs) => this.#log.error(`✗ Pinned worker ${seat.index} failed to restart: ${error.message}; retrying in ${retryMs} ms`),
+    });
   }
 
-  #scheduleRestart(slot: Slot, delay: number): void {
-    slot.restartTimer = setTimeout(() => {
-      slot.restartTimer = null;
-      void this.#restart(slot);
-    }, delay);
-  }
-
-  async #restart(slot: Slot): Promise<void> {
-    if (this.#closing !== null) return;
+  /** Starts a replacement on fresh pool rings and gets it listening; null once it serves (or the server is closing). */
+  async #restart(seat: PinnedSeat): Promise<StartError | null> {
+    if (this.#closing !== null) return null;
     // The old worker's pool rings may hold half a record: the new one gets fresh ones.
-    this.#pool?.renewPinned(slot.index);
+    this.#pool?.renewPinned(seat.index);
     const deadline = Date.now() + this.#options.startupTimeout;
-    const booted = await this.#boot(slot, deadline);
+    const booted = await this.#boot(seat, deadline);
     let outcome: Result<number, StartError>;
     if (!booted.ok) outcome = booted;
-    else if (!sameRoutes(booted.value, this.#routes)) outcome = err(routeMismatch(`pinned worker ${slot.index}`, this.#routes, booted.value));
-    else outcome = await this.#listen(slot, deadline);
-    if (this.#closing !== null) return;
-    if (outcome.ok) {
-      this.#log.info(`✓ Pinned worker ${slot.index} restarted (thread ${slot.worker?.threadId})`);
-      return;
-    }
-    const delay = slot.backoff.next(0);
-    this.#log.error(`✗ Pinned worker ${slot.index} failed to restart: ${outcome.error.message}; retrying in ${delay} ms`);
-    const failed = slot.worker;
-    slot.worker = null;
-    slot.ready = false;
-    await failed?.terminate();
-    this.#scheduleRestart(slot, delay);
+    else if (!sameRoutes(booted.value, this.#routes)) outcome = err(routeMismatch(seat.label, this.#routes, booted.value));
+    else outcome = await this.#listen(seat, deadline);
+    if (this.#closing !== null) return null;
+    if (!outcome.ok) return outcome.error;
+    this.#log.info(`✓ Pinned worker ${seat.index} restarted (thread ${seat.worker?.threadId})`);
+    return null;
   }
 
   /** Acceptor mode: round-robin each accepted socket to a worker that is serving. */
   #handOver(socket: net.Socket): void {
-    const count = this.#slots.length;
+    const count = this.#seats.length;
     for (let tries = 0; tries < count; tries++) {
-      const slot = this.#slots[this.#nextAcceptor++ % count] as Slot;
-      if (!slot.ready || slot.worker === null) continue;
+      const seat = this.#seats[this.#nextAcceptor++ % count] as PinnedSeat;
+      if (!seat.ready || seat.worker === null) continue;
       try {
-        slot.worker.postMessage({ type: 'connection', socket } satisfies ToWorker, [socket as never]);
+        seat.worker.postMessage({ type: 'connection', socket } satisfies ToWorker, [socket as never]);
         return;
       } catch (thrown) {
-        this.#log.debug(`socket hand-over to pinned worker ${slot.index} failed: ${(thrown as Error).message}`);
+        this.#log.debug(`socket hand-over to pinned worker ${seat.index} failed: ${(thrown as Error).message}`);
         if (socket.destroyed) return;
       }
     }
@@ -420,7 +373,7 @@ export class Supervisor {
   }
 
   #broadcast(message: ToWorker): void {
-    for (const slot of this.#slots) slot.worker?.postMessage(message);
+    for (const seat of this.#seats) seat.worker?.postMessage(message);
   }
 }
 

@@ -9,7 +9,11 @@ import type { IsolateState } from '../executor/isolate-state.ts';
 import { describeThrown } from '../core/describe.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { err, ok, type Result } from '../core/result.ts';
+import type { FromPooled } from '../executor/messages.ts';
 import type { FromWorker } from './messages.ts';
+
+/** Any message a supervisor hears from an isolate it started. */
+type FromAnyIsolate = FromWorker | FromPooled;
 
 /** Node.js's exit code when a module's top-level await can never finish. */
 const UNSETTLED_TOP_LEVEL_AWAIT = 13;
@@ -24,23 +28,23 @@ export interface StartError {
  * uncaught error or the deadline end the wait with an error instead. `label` names the worker in
  * messages ("pinned worker 1").
  */
-export function waitFor<T extends FromWorker['type']>(
+export function waitFor<T extends FromAnyIsolate['type']>(
   worker: Worker,
   type: T,
   deadline: number,
   label: string,
-): Promise<Result<Extract<FromWorker, { type: T }>, StartError>> {
+): Promise<Result<Extract<FromAnyIsolate, { type: T }>, StartError>> {
   return new Promise((resolve) => {
     let lastError: unknown = null;
-    const done = (result: Result<Extract<FromWorker, { type: T }>, StartError>): void => {
+    const done = (result: Result<Extract<FromAnyIsolate, { type: T }>, StartError>): void => {
       clearTimeout(timer);
       worker.off('message', onMessage);
       worker.off('error', onError);
       worker.off('exit', onExit);
       resolve(result);
     };
-    const onMessage = (message: FromWorker): void => {
-      if (message.type === type) done(ok(message as Extract<FromWorker, { type: T }>));
+    const onMessage = (message: FromAnyIsolate): void => {
+      if (message.type === type) done(ok(message as Extract<FromAnyIsolate, { type: T }>));
       else if (message.type === 'failed') done(err({ code: message.code, message: message.message }));
     };
     const onError = (error: unknown): void => {
@@ -90,7 +94,7 @@ export function routeMismatch(label: string, expected: readonly RouteInfo[], got
 }
 
 /** How often the watchdogs look for isolates stuck past their handler's timeout, in ms. */
-export const WATCHDOG_INTERVAL_MS = 100;
+const WATCHDOG_INTERVAL_MS = 100;
 /** How far past its timeout an isolate may stay blocked before it is replaced, in ms. */
 export const WATCHDOG_GRACE_MS = 50;
 
@@ -112,28 +116,38 @@ function stuckReason(state: IsolateState, index: number, routes: readonly RouteI
   return null;
 }
 
-/** What a watchdog needs of a supervisor's slot. */
-export interface WatchedSlot {
+/** What a watchdog needs of a supervisor's seat (seat.ts). */
+export interface WatchedSeat {
   readonly index: number;
   readonly ready: boolean;
   readonly worker: Worker | null;
-  /** Why the watchdog terminated the slot's isolate; null while it has not. */
+  /** Why the watchdog terminated the seat's isolate; null while it has not. */
   killedFor: string | null;
 }
 
 /**
- * One watchdog tick: every serving isolate that `stuckReason` finds stuck is terminated, once,
- * with the reason kept on its slot for the exit log line. `beforeKill` sees the slot first.
+ * Starts a watchdog: every `WATCHDOG_INTERVAL_MS`, every serving isolate that `stuckReason` finds
+ * stuck is terminated, once, with the reason kept on its seat for the exit log line.
+ * `beforeKill` sees the seat first. The timer does not keep the process alive.
  */
-export function terminateStuck<S extends WatchedSlot>(slots: readonly S[], state: IsolateState, routes: readonly RouteInfo[], beforeKill?: (slot: S) => void): void {
-  for (const slot of slots) {
-    if (!slot.ready || slot.worker === null || slot.killedFor !== null) continue;
-    const reason = stuckReason(state, slot.index, routes);
-    if (reason === null) continue;
-    slot.killedFor = reason;
-    beforeKill?.(slot);
-    void slot.worker.terminate();
-  }
+export function startWatchdog<S extends WatchedSeat>(
+  seats: readonly S[],
+  state: IsolateState,
+  routes: readonly RouteInfo[],
+  beforeKill?: (seat: S) => void,
+): NodeJS.Timeout {
+  const timer = setInterval(() => {
+    for (const seat of seats) {
+      if (!seat.ready || seat.worker === null || seat.killedFor !== null) continue;
+      const reason = stuckReason(state, seat.index, routes);
+      if (reason === null) continue;
+      seat.killedFor = reason;
+      beforeKill?.(seat);
+      void seat.worker.terminate();
+    }
+  }, WATCHDOG_INTERVAL_MS);
+  timer.unref();
+  return timer;
 }
 
 /** Restart delays that double while an isolate keeps dying young, from 100 ms up to 10 s. */
@@ -151,5 +165,4 @@ export class RestartBackoff {
     this.#next = Math.min(this.#next * 2, RestartBackoff.MAX_MS);
     return delay;
   }
-
 }

@@ -133,12 +133,12 @@ class Link {
       const result = write();
       if (!refused(result)) return result;
       assert.ok(this.consumer.hasRecords(), 'the encoder refused an empty ring');
-      this.consumer.drain(this.receiver.visit, this.batch);
+      this.consumer.take(this.receiver.visit, this.batch);
     }
   }
 
   flush(): void {
-    this.consumer.drain(this.receiver.visit);
+    this.consumer.take(this.receiver.visit);
     assert.equal(this.consumer.hasRecords(), false);
   }
 }
@@ -608,7 +608,7 @@ describe('requests', () => {
     const kinds: Array<[number, number, number]> = [];
     const inline = encodeRequest(link.producer, { ...base, body });
     assert.ok(inline > 0 && inline < body.byteLength);
-    link.consumer.drain((bytes, offset, length) => {
+    link.consumer.take((bytes, offset, length) => {
       kinds.push([recordKind(bytes, offset), recordFlags(bytes, offset), length]);
       link.receiver.visit(bytes, offset, length);
     });
@@ -616,7 +616,7 @@ describe('requests', () => {
     while (offset < body.byteLength) {
       offset = encodeBodyChunk(link.producer, RecordKind.REQUEST_BODY, base.taskId, body, offset);
       assert.ok(offset > 0);
-      link.consumer.drain((bytes, at, length) => {
+      link.consumer.take((bytes, at, length) => {
         kinds.push([recordKind(bytes, at), recordFlags(bytes, at), length]);
         link.receiver.visit(bytes, at, length);
       });
@@ -644,7 +644,7 @@ describe('requests', () => {
     const link = new Link(4096);
     while (link.producer.push(new Uint8Array(100)));
     assert.equal(encodeRequest(link.producer, base), -1);
-    assert.equal(link.consumer.drain(() => {}), 4096 / 104 | 0);
+    assert.equal(link.consumer.take(() => {}), 4096 / 104 | 0);
     assert.equal(encodeRequest(link.producer, base), 0);
     link.flush();
     checkRequests(link, [base]);
@@ -664,11 +664,11 @@ describe('requests', () => {
     const link = new Link(4096);
     // Put the tail at 0 with the second half of the ring holding four unread records.
     for (let i = 0; i < 4; i++) link.producer.push(new Uint8Array(508));
-    link.consumer.drain(() => {});
+    link.consumer.take(() => {});
     for (let i = 0; i < 4; i++) link.producer.push(filled(508, i));
     assert.equal(encodeRequest(link.producer, { ...base, path: `/${'a'.repeat(3000)}` }), TOO_LARGE);
     const unread: Buffer[] = [];
-    link.consumer.drain((bytes, offset, length) => unread.push(Buffer.from(bytes.subarray(offset, offset + length))), 4);
+    link.consumer.take((bytes, offset, length) => unread.push(Buffer.from(bytes.subarray(offset, offset + length))), 4);
     const intact = unread.map((bytes, i) => bytes.equals(filled(508, i)));
     assert.deepEqual(intact, [true, true, true, true], 'the four unread records are intact');
     assert.equal(link.consumer.hasRecords(), false);
@@ -690,7 +690,7 @@ describe('the ASCII flag', () => {
       const request = { ...base, path, headers: { 'x-a': 'plain', host: 'h' } };
       assert.equal(encodeRequest(link.producer, request), 0);
       let flags = -1;
-      link.consumer.drain((bytes, offset, length) => {
+      link.consumer.take((bytes, offset, length) => {
         flags = recordFlags(bytes, offset);
         assert.equal(decodeRequest(bytes, offset, length).path, path);
       });
@@ -701,7 +701,7 @@ describe('the ASCII flag', () => {
   test('a non-ASCII header value alone clears it', () => {
     const link = new Link(4096);
     encodeResponse(link.producer, 1, { status: 200, headers: { 'x-name': 'Zoë' }, body: 'ascii body' });
-    link.consumer.drain((bytes, offset, length) => {
+    link.consumer.take((bytes, offset, length) => {
       assert.equal(recordFlags(bytes, offset) & FLAG_ASCII, 0);
       assert.equal(decodeResponse(bytes, offset, length).headers['x-name'], 'Zoë');
     });
@@ -746,7 +746,7 @@ describe('responses', () => {
     while (link.producer.push(new Uint8Array(100)));
     const outgoing: BufferedOutgoing = { status: 200, headers: { 'content-type': 'text/plain' }, body: 'hi' };
     assert.equal(encodeResponse(link.producer, 5, outgoing), NO_ROOM);
-    link.consumer.drain(() => {});
+    link.consumer.take(() => {});
     assert.equal(typeof encodeResponse(link.producer, 5, outgoing), 'object');
     link.flush();
     checkResponses(link, [{ taskId: 5, outgoing }]);
@@ -820,7 +820,7 @@ describe('faults and cancels', () => {
     while (link.producer.push(new Uint8Array(0)));
     assert.equal(encodeCancel(link.producer, 1), false);
     assert.equal(encodeFault(link.producer, 1, { kind: 'internal', code: ErrorCode.HANDLER, errorId: 'x' }), NO_ROOM);
-    link.consumer.drain(() => {});
+    link.consumer.take(() => {});
     assert.equal(encodeCancel(link.producer, 0xffff_ffff), true);
     link.flush();
     assert.deepEqual(link.receiver.cancels, [0xffff_ffff]);
@@ -829,7 +829,7 @@ describe('faults and cancels', () => {
   test('decodeBodyChunk refuses a chunk that overruns the declared body length', () => {
     const link = new Link(1024);
     encodeBodyChunk(link.producer, RecordKind.RESPONSE_BODY, 1, new Uint8Array(10), 0);
-    link.consumer.drain((bytes, offset, length) => {
+    link.consumer.take((bytes, offset, length) => {
       assert.throws(() => decodeBodyChunk(bytes, offset, length, Buffer.alloc(9), 0), RangeError);
       assert.equal(decodeBodyChunk(bytes, offset, length, Buffer.alloc(12), 2), 12);
     });

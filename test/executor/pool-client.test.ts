@@ -26,7 +26,7 @@ function client(pair: RingPair, generation = 0): PoolClient {
     epoch: Date.now(),
     slots: [1],
     queueLimit: 1_000,
-    pollWindow: 0,
+    pollWindowMs: 0,
   });
 }
 
@@ -58,11 +58,11 @@ test('a request queued behind a full ring is written once the isolate drains, ev
   void pool.submit(request('/final'), 0);
   // The isolate drains everything; every task was cancelled, so it answers nothing, and the
   // client's only chance to notice the room is its own retry.
-  isolate.drain(() => {});
+  isolate.take(() => {});
   const paths: string[] = [];
   for (let i = 0; i < 100 && paths.length === 0; i++) {
     await delay(5);
-    isolate.drain((bytes, offset, length) => {
+    isolate.take((bytes, offset, length) => {
       if (recordKind(bytes, offset) === RecordKind.REQUEST) paths.push(decodeRequest(bytes, offset, length).path);
     });
   }
@@ -78,7 +78,7 @@ test('a repeated "up" for the generation already linked changes nothing; a newer
   pool.isolateUp(0, 3, pair); // the same generation again: must not drop the queued chunks
   const kinds: number[] = [];
   for (let i = 0; i < 100 && !kinds.includes(RecordKind.REQUEST_BODY); i++) {
-    isolate.drain((bytes, offset) => {
+    isolate.take((bytes, offset) => {
       kinds.push(recordKind(bytes, offset));
       assert.equal(recordTaskId(bytes, offset), 1);
     });
@@ -118,8 +118,39 @@ test('requests that arrive while every isolate is being replaced go to the first
   assert.equal(isolate.hasRecords(), false);
   pool.isolateUp(0, 2, fresh);
   const paths: string[] = [];
-  isolate.drain((bytes, offset, length) => paths.push(decodeRequest(bytes, offset, length).path));
+  isolate.take((bytes, offset, length) => paths.push(decodeRequest(bytes, offset, length).path));
   assert.deepEqual(paths, ['/waited']);
   assert.equal(pool.outstanding, 1);
   pool.isolateDown(0, 2); // settles the task, so no timer outlives the test
+});
+
+test('the rest of a body goes out while the client is parked waiting for another answer', async () => {
+  const pair = createRingPair(16 * 1024);
+  const pool = client(pair);
+  const isolate = new RingConsumer(pair.request);
+  // One task the isolate never answers: the client parks on its doorbell, waiting for it.
+  const held = pool.submit(request('/held'), 0);
+  await delay(20);
+  // A body larger than one record: its head goes at once, the rest in chunks.
+  const body = new Uint8Array(12_000).fill(3);
+  void pool.submit(request('/big', body), 0);
+  let received = 0;
+  const kinds: number[] = [];
+  for (let i = 0; i < 100 && received < body.byteLength; i++) {
+    isolate.take((bytes, offset, length) => {
+      const kind = recordKind(bytes, offset);
+      kinds.push(kind);
+      if (kind === RecordKind.REQUEST) {
+        const head = decodeRequest(bytes, offset, length);
+        if (head.path === '/big') received += head.received;
+      } else if (kind === RecordKind.REQUEST_BODY) {
+        received += length - 8;
+      }
+    });
+    await delay(5);
+  }
+  assert.ok(kinds.includes(RecordKind.REQUEST_BODY), 'body chunks were written');
+  assert.equal(received, body.byteLength, 'the whole body reached the ring with nothing answered');
+  pool.isolateDown(0, 0);
+  assert.equal(!(await held).ok, true);
 });

@@ -135,7 +135,7 @@ async function consume(data: StressData): Promise<ConsumerReport> {
   };
 
   while (received < data.count) {
-    if (ring.drain(visit) > 0) {
+    if (ring.take(visit) > 0) {
       if (first === 0) first = performance.now();
       Atomics.store(stats, STAT_RECEIVED, received);
       continue;

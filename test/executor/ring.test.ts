@@ -32,7 +32,7 @@ function makeRing(capacity: number, start = 0): Ring {
 /** Drains up to `max` records, copying each payload out (the ring may overwrite it afterwards). */
 function drainCopies(consumer: RingConsumer, max?: number): Buffer[] {
   const out: Buffer[] = [];
-  consumer.drain((bytes, offset, length) => out.push(Buffer.from(bytes.subarray(offset, offset + length))), max);
+  consumer.take((bytes, offset, length) => out.push(Buffer.from(bytes.subarray(offset, offset + length))), max);
   return out;
 }
 
@@ -87,7 +87,7 @@ describe('RingProducer / RingConsumer', () => {
     const { producer, consumer } = makeRing(256);
     assert.equal(consumer.hasRecords(), false);
     let visited = 0;
-    assert.equal(consumer.drain(() => void visited++), 0);
+    assert.equal(consumer.take(() => void visited++), 0);
     assert.equal(visited, 0);
     assert.equal(producer.free, 256);
   });
@@ -113,7 +113,7 @@ describe('RingProducer / RingConsumer', () => {
     }
     assert.deepEqual(reserved, [4, 12, 20]);
     const seen: Array<[number, number]> = [];
-    consumer.drain((bytes, offset, length) => {
+    consumer.take((bytes, offset, length) => {
       assert.equal(bytes, consumer.bytes);
       assert.ok(bytes.subarray(offset, offset + length).every((b) => b === length + 1));
       seen.push([offset, length]);
@@ -188,7 +188,7 @@ describe('RingProducer / RingConsumer', () => {
     assert.equal(control[RING_TAIL >> 2], 224 + 32 + 40);
 
     const seen: number[] = [];
-    consumer.drain((bytes, offset, length) => {
+    consumer.take((bytes, offset, length) => {
       seen.push(offset);
       assert.deepEqual(Buffer.from(bytes.subarray(offset, offset + length)), pattern(50, 36));
     });
@@ -210,7 +210,7 @@ describe('RingProducer / RingConsumer', () => {
     const { producer, consumer } = makeRing(1024);
     for (let i = 0; i < 10; i++) producer.push(pattern(i, 20));
     const freeAtStart = producer.free;
-    assert.equal(consumer.drain(() => {}, 0), 0);
+    assert.equal(consumer.take(() => {}, 0), 0);
     assert.deepEqual(drainCopies(consumer, 3), [0, 1, 2].map((i) => pattern(i, 20)));
     assert.equal(producer.free, freeAtStart + 3 * footprint(20));
     assert.deepEqual(drainCopies(consumer, 3), [3, 4, 5].map((i) => pattern(i, 20)));
@@ -264,14 +264,14 @@ describe('RingProducer / RingConsumer', () => {
     assert.equal(producer.free, 96);
     producer.push(new Uint8Array(56)); // 64, up to 96
     assert.equal(producer.free, 32);
-    consumer.drain(() => {}, 3);
+    consumer.take(() => {}, 3);
     assert.equal(producer.free, 64, 'the producer sees the consumer’s head at once');
-    consumer.drain(() => {});
+    consumer.take(() => {});
     assert.equal(producer.free, 128);
     // 32 bytes are left before the end; a 40-byte record skips them and goes to offset 0.
     producer.push(new Uint8Array(36));
     assert.equal(producer.free, 128 - 32 - 40);
-    consumer.drain(() => {});
+    consumer.take(() => {});
     assert.equal(producer.free, 128);
   });
 
@@ -281,7 +281,7 @@ describe('RingProducer / RingConsumer', () => {
     let calls = 0;
     assert.throws(
       () =>
-        consumer.drain(() => {
+        consumer.take(() => {
           if (++calls === 2) throw new Error('visitor failed');
         }),
       /visitor failed/,
@@ -431,7 +431,7 @@ test('property: random pushes and drains match the model (order, no loss or dupl
         if (op.op === 'drain') {
           const expected = model.take(op.max);
           const got: Array<{ offset: number; bytes: Buffer }> = [];
-          const count = consumer.drain((bytes, offset, length) => got.push({ offset, bytes: Buffer.from(bytes.subarray(offset, offset + length)) }), op.max);
+          const count = consumer.take((bytes, offset, length) => got.push({ offset, bytes: Buffer.from(bytes.subarray(offset, offset + length)) }), op.max);
           assert.equal(count, expected.length);
           compare(expected, got);
         } else {
@@ -458,7 +458,7 @@ test('property: random pushes and drains match the model (order, no loss or dupl
         assert.equal(consumer.hasRecords(), model.queue.length > 0, 'hasRecords');
       }
       const rest: Array<{ offset: number; bytes: Buffer }> = [];
-      consumer.drain((bytes, offset, length) => rest.push({ offset, bytes: Buffer.from(bytes.subarray(offset, offset + length)) }));
+      consumer.take((bytes, offset, length) => rest.push({ offset, bytes: Buffer.from(bytes.subarray(offset, offset + length)) }));
       compare(model.take(Number.POSITIVE_INFINITY), rest);
       assert.equal(producer.free, capacity);
     }),

@@ -1,0 +1,322 @@
+/**
+ * A pooled isolate's executor: runs the tasks pinned workers send on its request rings, with at
+ * most `slots` handlers in flight (async handlers interleave on this one event loop, the N:M
+ * model) and at most `queueLimit` more waiting. A task beyond that is answered `overloaded` at
+ * once: every queue is bounded. The pinned side of the same rings is PoolClient (pool-client.ts).
+ *
+ * The rings, the answers waiting for room and the loop are a `RingEndpoint` (ring-endpoint.ts):
+ * read every request ring; if there was work, go round again after one event-loop turn (so async
+ * handlers progress and answers go out); if not, poll for `poolPoll` µs (default none), then park
+ * on the doorbell until a pinned worker rings. Under load the isolate keeps finding work and
+ * never parks, and nobody makes a syscall to wake it.
+ *
+ * While a handler's synchronous part runs, the isolate publishes when it started and its time
+ * limit (isolate-state.ts): if it overruns, the supervisor's watchdog replaces the whole isolate.
+ */
+
+import { randomUUID } from 'node:crypto';
+import { routeLabel, type Route } from '../app/app.ts';
+import { invoke, type Execution, type InvokeContext } from '../app/invoke.ts';
+import { endRequest, Request, type IsolateInfo } from '../app/request.ts';
+import { disposeBody, isBodyStream, NO_RESPONSE, Response, type BufferedOutgoing } from '../app/response.ts';
+import type { Fault } from '../app/boundary.ts';
+import { describeThrown } from '../core/describe.ts';
+import { ErrorCode } from '../core/errors.ts';
+import type { Result } from '../core/result.ts';
+import {
+  decodeBodyChunk,
+  decodeRequest,
+  encodeFault,
+  encodeResponse,
+  recordFlags,
+  recordKind,
+  recordTaskId,
+  FLAG_MORE,
+  NO_ROOM,
+  RecordKind,
+  TOO_LARGE,
+  type DecodedRequest,
+  type PooledFault,
+} from './codec.ts';
+import { Doorbell } from './doorbell.ts';
+import type { IsolateState } from './isolate-state.ts';
+import type { RingProducer } from './ring.ts';
+import { BodyRest, RingEndpoint, type Written } from './ring-endpoint.ts';
+import type { PooledIsolateData, RingPair } from './topology.ts';
+
+/** A task this isolate has accepted: queued for a task slot, or running in one. */
+interface PooledTask {
+  readonly pinned: number;
+  /** The pinned worker's ring generation the task came in on; answers to an older one are dropped. */
+  readonly generation: number;
+  readonly request: DecodedRequest;
+  readonly route: Route;
+  cancelled: boolean;
+  /** The handler's request, once the task has started (its `signal` ends with the task). */
+  req: Request | null;
+}
+
+/** What goes back over the response ring: a body in memory, or a fault. */
+type PooledExecution = Result<BufferedOutgoing, Fault>;
+
+/** An answer to one task (a body that does not fit one record follows as chunks). */
+interface Answer {
+  readonly taskId: number;
+  readonly result: PooledExecution;
+}
+
+export class PooledExecutor {
+  readonly #index: number;
+  readonly #routes: readonly Route[];
+  readonly #context: InvokeContext;
+  readonly #isolate: IsolateInfo;
+  readonly #state: IsolateState;
+  readonly #slots: number;
+  readonly #queueLimit: number;
+  readonly #handlerTimeout: number;
+  /** The rings from every pinned worker (by pinned index), the answers waiting for room, and the loop. */
+  readonly #endpoint: RingEndpoint<Answer>;
+  /** Each pinned worker's ring generation here: it goes up when that worker is replaced. */
+  readonly #generations: number[];
+  /** Per pinned worker, requests whose body is still arriving in chunk records, by task id. */
+  readonly #partial: Array<Map<number, DecodedRequest>>;
+  /** Tasks waiting for a task slot, oldest first; at most `queueLimit`. */
+  readonly #waiting: PooledTask[] = [];
+  /** Tasks holding a task slot; at most `slots`. */
+  readonly #running = new Set<PooledTask>();
+
+  constructor(data: PooledIsolateData, state: IsolateState, routes: readonly Route[], context: InvokeContext, isolate: IsolateInfo) {
+    this.#index = data.index;
+    this.#routes = routes;
+    this.#context = context;
+    this.#isolate = isolate;
+    this.#state = state;
+    this.#slots = data.slots;
+    this.#queueLimit = data.queueLimit;
+    this.#handlerTimeout = data.handlerTimeout;
+    this.#generations = data.rings.map(() => 0);
+    this.#partial = data.rings.map(() => new Map());
+    this.#endpoint = new RingEndpoint<Answer>(
+      {
+        doorbell: new Doorbell(data.doorbells, data.pinnedCount + data.index),
+        peerDoorbells: data.rings.map((_, i) => new Doorbell(data.doorbells, i)),
+        bodyKind: RecordKind.RESPONSE_BODY,
+        pollWindowMs: data.pollWindowMs,
+        // Requests come in bursts: look again next turn before paying for a park and a wake-up.
+        rescanAfterRead: true,
+      },
+      {
+        write: (ring, answer) => this.#write(ring, answer),
+        read: (pinned, bytes, offset, length) => this.#onRecord(pinned, bytes, offset, length),
+        wantsBody: () => true,
+        // Requests may come at any time: the loop never stops.
+        expectsRecords: () => true,
+      },
+    );
+    data.rings.forEach((pair, i) => this.#endpoint.connect(i, pair.response, pair.request));
+  }
+
+  /** Publishes the (empty) load and starts reading the request rings. */
+  start(): void {
+    this.#publishLoad();
+    this.#endpoint.start();
+  }
+
+  /** Pinned worker `pinned` was replaced: these fresh rings are its from now on. */
+  renewPinned(pinned: number, rings: RingPair): void {
+    if (pinned < 0 || pinned >= this.#generations.length) return;
+    // The old pinned worker is gone: its queued tasks and unsent answers have no one to go to.
+    this.#endpoint.connect(pinned, rings.response, rings.request);
+    this.#generations[pinned]!++;
+    this.#partial[pinned]!.clear();
+    const waiting = this.#waiting;
+    for (let k = waiting.length - 1; k >= 0; k--) if (waiting[k]!.pinned === pinned) waiting.splice(k, 1);
+    this.#publishLoad();
+    this.#endpoint.schedule();
+  }
+
+  #timeoutOf(task: PooledTask): number {
+    return task.route.timeout ?? this.#handlerTimeout;
+  }
+
+  #publishLoad(): void {
+    this.#state.setLoad(this.#index, this.#running.size + this.#waiting.length);
+    // The loop may stay blocked as long as the most patient running task allows.
+    let limit = this.#running.size === 0 ? this.#handlerTimeout : 0;
+    for (const task of this.#running) {
+      const timeout = this.#timeoutOf(task);
+      if (timeout === 0) {
+        limit = 0;
+        break;
+      }
+      limit = Math.max(limit, timeout);
+    }
+    this.#state.setLoopLimit(this.#index, limit);
+  }
+
+  /** One record from pinned worker `pinned`'s request ring. */
+  #onRecord(pinned: number, bytes: Buffer, offset: number, length: number): void {
+    const partial = this.#partial[pinned] as Map<number, DecodedRequest>;
+    switch (recordKind(bytes, offset)) {
+      case RecordKind.REQUEST: {
+        const request = decodeRequest(bytes, offset, length);
+        if (request.more) partial.set(request.taskId, request);
+        else this.#accept(pinned, request);
+        return;
+      }
+      case RecordKind.REQUEST_BODY: {
+        const taskId = recordTaskId(bytes, offset);
+        const request = partial.get(taskId);
+        if (request === undefined) return;
+        request.received = decodeBodyChunk(bytes, offset, length, request.body, request.received);
+        if ((recordFlags(bytes, offset) & FLAG_MORE) === 0) {
+          partial.delete(taskId);
+          this.#accept(pinned, request);
+        }
+        return;
+      }
+      case RecordKind.CANCEL: {
+        const taskId = recordTaskId(bytes, offset);
+        if (partial.delete(taskId)) return;
+        this.#cancel(pinned, taskId);
+        return;
+      }
+    }
+  }
+
+  /** A whole request arrived: it runs now if a task slot is free, waits if the queue has room, or is shed. */
+  #accept(pinned: number, request: DecodedRequest): void {
+    const route = this.#routes[request.routeId];
+    if (route === undefined) {
+      // Impossible while route tables agree (the supervisor checks); answered rather than lost.
+      this.#answer(pinned, request.taskId, { ok: false, error: { kind: 'internal', code: 'FA_ERR_HANDLER', errorId: 'unknown-route' } });
+      return;
+    }
+    const task: PooledTask = { pinned, generation: this.#generations[pinned] as number, request, route, cancelled: false, req: null };
+    if (this.#running.size < this.#slots) this.#start(task);
+    else if (this.#waiting.length < this.#queueLimit) this.#waiting.push(task);
+    else this.#answer(pinned, request.taskId, { ok: false, error: { kind: 'overloaded' } });
+    this.#publishLoad();
+  }
+
+  /**
+   * The pinned worker gave up on a task (it answered 504). A queued task is dropped. A running
+   * one gives its task slot back now — an async handler that never settles must not hold a slot
+   * forever — and its result, if it ever comes, is dropped.
+   */
+  #cancel(pinned: number, taskId: number): void {
+    const queued = this.#waiting.findIndex((t) => t.pinned === pinned && t.request.taskId === taskId);
+    if (queued >= 0) {
+      this.#waiting.splice(queued, 1);
+      this.#publishLoad();
+      return;
+    }
+    for (const task of this.#running) {
+      if (task.pinned !== pinned || task.request.taskId !== taskId) continue;
+      task.cancelled = true;
+      if (task.req !== null) endRequest(task.req);
+      this.#release(task);
+      return;
+    }
+  }
+
+  /** Runs the task's handler in a task slot; its synchronous part is published for the watchdog. */
+  #start(task: PooledTask): void {
+    this.#running.add(task);
+    const { request, route } = task;
+    const req = new Request(
+      request.method,
+      request.path,
+      request.rawQuery,
+      request.params,
+      request.headers,
+      request.body,
+      request.body.byteLength,
+      this.#isolate,
+    );
+    task.req = req;
+    const res = route.wantsResponse ? new Response() : NO_RESPONSE;
+    this.#state.enterHandler(this.#index, this.#timeoutOf(task), route.id);
+    const result = invoke(route, req, res, this.#context);
+    this.#state.leaveHandler(this.#index);
+    if (result instanceof Promise) result.then((settled) => this.#complete(task, settled));
+    else this.#complete(task, result);
+  }
+
+  /** The handler settled: answer, unless the task was cancelled or its pinned worker replaced, and free the slot. */
+  #complete(task: PooledTask, result: Execution): void {
+    const buffered = this.#refuseStream(task, result);
+    if (!task.cancelled && task.generation === this.#generations[task.pinned]) this.#answer(task.pinned, task.request.taskId, buffered);
+    if (task.req !== null) endRequest(task.req);
+    this.#release(task);
+  }
+
+  /**
+   * A streamed body cannot cross the response ring (the ring has no flow control per response, so
+   * one slow client would stall every answer behind it): routes that stream run inline, and the
+   * app refuses `{ pool: true, stream: true }` at registration. A handler that returns a stream
+   * anyway, on a route that did not say it streams and spilled over here, gets a 500 whose log
+   * line says what to change.
+   */
+  #refuseStream(task: PooledTask, result: Execution): PooledExecution {
+    if (!result.ok || !isBodyStream(result.value.body)) return result as PooledExecution;
+    disposeBody(result.value.body);
+    const errorId = randomUUID();
+    this.#context.log.error(
+      `✗ ${ErrorCode.HANDLER} [error id ${errorId}]: ${routeLabel(task.route)} returned a streamed body on the pooled executor, ` +
+        'which cannot stream; declare the route with { stream: true } so it always runs inline',
+    );
+    return { ok: false, error: { kind: 'internal', code: ErrorCode.HANDLER, errorId } };
+  }
+
+  /** Frees the task's slot for the next waiting task (once, whichever of completion and cancel comes first). */
+  #release(task: PooledTask): void {
+    if (!this.#running.delete(task)) return;
+    const next = this.#waiting.shift();
+    if (next !== undefined) this.#start(next);
+    this.#publishLoad();
+  }
+
+  #answer(pinned: number, taskId: number, result: PooledExecution): void {
+    this.#endpoint.send(pinned, { taskId, result });
+  }
+
+  /**
+   * Writes one answer for the endpoint. The answer holds what the handler gave (its body's
+   * bytes, its headers' values), so writing it may throw: then the request is answered with a
+   * 500 instead, under an error id that names what failed.
+   */
+  #write(ring: RingProducer, answer: Answer): Written {
+    try {
+      return this.#encode(ring, answer);
+    } catch (thrown) {
+      const errorId = randomUUID();
+      this.#context.log.error(
+        `✗ ${ErrorCode.HANDLER} [error id ${errorId}]: the answer to pooled task ${answer.taskId} could not be written: ${describeThrown(thrown)}`,
+      );
+      return encodeFault(ring, answer.taskId, { kind: 'internal', code: ErrorCode.HANDLER, errorId }) === 0;
+    }
+  }
+
+  /** Encodes one answer; a response whose body does not fit whole leaves the rest to follow. */
+  #encode(ring: RingProducer, { taskId, result }: Answer): Written {
+    if (!result.ok) {
+      const done = encodeFault(ring, taskId, result.error as PooledFault);
+      if (done !== TOO_LARGE) return done === 0;
+      return encodeFault(ring, taskId, this.#tooLarge(taskId, 'an HttpError whose detail and headers')) === 0;
+    }
+    const written = encodeResponse(ring, taskId, result.value);
+    if (written === NO_ROOM) return false;
+    if (written === TOO_LARGE) return encodeFault(ring, taskId, this.#tooLarge(taskId, 'a response whose headers')) === 0;
+    return written.sent < written.rest.byteLength ? new BodyRest(taskId, written.rest, written.sent) : true;
+  }
+
+  /** A 500 for an answer that can never fit a ring record, logged under its error id. */
+  #tooLarge(taskId: number, what: string): PooledFault {
+    const errorId = randomUUID();
+    this.#context.log.error(
+      `✗ ${ErrorCode.HANDLER} [error id ${errorId}]: pooled task ${taskId} returned ${what} are larger than a ring record; raise poolRingSize`,
+    );
+    return { kind: 'internal', code: ErrorCode.HANDLER, errorId };
+  }
+}
