@@ -212,7 +212,7 @@ const warnedStreams = new WeakSet<Route>();
 function outgoingOf(answer: Answer, route: Route, req: AnyRequest, ctx: InvokeContext): Execution {
   const outgoing = fromAnswer(answer);
   if (outgoing.ok) {
-    // (On the pool the stream is refused outright, with its own message: see pooled-isolate.ts.)
+    // (On the pool the stream is refused outright, with its own message: see pooled-executor.ts.)
     if (!route.stream && req.isolate.kind === 'pinned' && isBodyStream(outgoing.value.body) && !warnedStreams.has(route)) {
       warnedStreams.add(route);
       ctx.log.warn(

@@ -15,10 +15,8 @@
  * The event loop stays free meanwhile: nothing spins in a tight loop on this thread.
  */
 
-import { randomUUID } from 'node:crypto';
-import type { Fault } from '../app/boundary.ts';
-import { describeThrown } from '../core/describe.ts';
-import type { Logger } from '../core/log.ts';
+import { describeThrown, internalFault, type Fault, type Reporter } from '../app/boundary.ts';
+import { createLogger, type Logger } from '../core/log.ts';
 import type { Outgoing } from '../app/response.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { err, ok, type Result } from '../core/result.ts';
@@ -104,10 +102,11 @@ export class PoolClient {
   #nextIsolate = 0;
 
   /** Where an answer that cannot be read is reported (under the error id its request gets). */
-  readonly #log: Logger | null;
+  /** Where faults of the pool's own making are logged (under an error id, as all faults are). */
+  readonly #reporter: Reporter;
 
   constructor(data: PoolLinkData, log: Logger | null = null) {
-    this.#log = log;
+    this.#reporter = { log: log ?? createLogger('silent'), exposeErrors: false };
     this.#state = new IsolateState(data.state, data.epoch);
     this.#endpoint = new RingEndpoint<ToIsolate>(
       {
@@ -299,9 +298,7 @@ export class PoolClient {
     } catch (thrown) {
       // A record that does not decode (a body chunk past its declared length, say) fails its
       // own request with a 500; this worker and the ring go on.
-      const errorId = randomUUID();
-      this.#log?.error(`✗ ${ErrorCode.HANDLER} [error id ${errorId}]: the pool's answer to task ${task.id} could not be read: ${describeThrown(thrown)}`);
-      this.#complete(task, err({ kind: 'internal', code: ErrorCode.HANDLER, errorId }));
+      this.#complete(task, err(internalFault(ErrorCode.HANDLER, `pooled task ${task.id}`, `its answer could not be read: ${describeThrown(thrown)}`, this.#reporter)));
     }
   }
 

@@ -14,13 +14,11 @@
  * limit (isolate-state.ts): if it overruns, the supervisor's watchdog replaces the whole isolate.
  */
 
-import { randomUUID } from 'node:crypto';
 import { routeLabel, type Route } from '../app/app.ts';
 import { invoke, type Execution, type InvokeContext } from '../app/invoke.ts';
 import { endRequest, Request, type IsolateInfo } from '../app/request.ts';
 import { disposeBody, isBodyStream, NO_RESPONSE, Response, type BufferedOutgoing } from '../app/response.ts';
-import type { Fault } from '../app/boundary.ts';
-import { describeThrown } from '../core/describe.ts';
+import { describeThrown, internalFault, type Fault } from '../app/boundary.ts';
 import { ErrorCode } from '../core/errors.ts';
 import type { Result } from '../core/result.ts';
 import {
@@ -189,7 +187,8 @@ export class PooledExecutor {
     const route = this.#routes[request.routeId];
     if (route === undefined) {
       // Impossible while route tables agree (the supervisor checks); answered rather than lost.
-      this.#answer(pinned, request.taskId, { ok: false, error: { kind: 'internal', code: 'FA_ERR_HANDLER', errorId: 'unknown-route' } });
+      const fault = internalFault(ErrorCode.HANDLER, `pooled task ${request.taskId}`, `no route has ID ${request.routeId} in this isolate`, this.#context);
+      this.#answer(pinned, request.taskId, { ok: false, error: fault });
       return;
     }
     const task: PooledTask = { pinned, generation: this.#generations[pinned] as number, request, route, cancelled: false, req: null };
@@ -261,12 +260,8 @@ export class PooledExecutor {
   #refuseStream(task: PooledTask, result: Execution): PooledExecution {
     if (!result.ok || !isBodyStream(result.value.body)) return result as PooledExecution;
     disposeBody(result.value.body);
-    const errorId = randomUUID();
-    this.#context.log.error(
-      `✗ ${ErrorCode.HANDLER} [error id ${errorId}]: ${routeLabel(task.route)} returned a streamed body on the pooled executor, ` +
-        'which cannot stream; declare the route with { stream: true } so it always runs inline',
-    );
-    return { ok: false, error: { kind: 'internal', code: ErrorCode.HANDLER, errorId } };
+    const description = 'it returned a streamed body on the pooled executor, which cannot stream; declare the route with { stream: true } so it always runs inline';
+    return { ok: false, error: internalFault(ErrorCode.HANDLER, routeLabel(task.route), description, this.#context) };
   }
 
   /** Frees the task's slot for the next waiting task (once, whichever of completion and cancel comes first). */
@@ -290,11 +285,8 @@ export class PooledExecutor {
     try {
       return this.#encode(ring, answer);
     } catch (thrown) {
-      const errorId = randomUUID();
-      this.#context.log.error(
-        `✗ ${ErrorCode.HANDLER} [error id ${errorId}]: the answer to pooled task ${answer.taskId} could not be written: ${describeThrown(thrown)}`,
-      );
-      return encodeFault(ring, answer.taskId, { kind: 'internal', code: ErrorCode.HANDLER, errorId }) === 0;
+      const fault = internalFault(ErrorCode.HANDLER, `pooled task ${answer.taskId}`, `its answer could not be written: ${describeThrown(thrown)}`, this.#context);
+      return encodeFault(ring, answer.taskId, fault) === 0;
     }
   }
 
@@ -313,10 +305,6 @@ export class PooledExecutor {
 
   /** A 500 for an answer that can never fit a ring record, logged under its error id. */
   #tooLarge(taskId: number, what: string): PooledFault {
-    const errorId = randomUUID();
-    this.#context.log.error(
-      `✗ ${ErrorCode.HANDLER} [error id ${errorId}]: pooled task ${taskId} returned ${what} are larger than a ring record; raise poolRingSize`,
-    );
-    return { kind: 'internal', code: ErrorCode.HANDLER, errorId };
+    return internalFault(ErrorCode.HANDLER, `pooled task ${taskId}`, `it returned ${what} are larger than a ring record; raise poolRingSize`, this.#context);
   }
 }
