@@ -54,6 +54,8 @@ function http1Client(kind: 'h1' | 'h1-tls', port: number): Client {
       return new Promise((resolve, reject) => {
         const headers: Record<string, string> = { ...init.headers };
         if (init.body !== undefined && !init.chunked) headers['content-length'] = String(Buffer.byteLength(init.body));
+        // Said outright: given the whole body at once, node:http would compute a content-length.
+        if (init.body !== undefined && init.chunked === true) headers['transfer-encoding'] = 'chunked';
         const req = (tls ? https : http).request(
           { host: '127.0.0.1', port, path, method: init.method ?? 'GET', headers, agent },
           (res) => {
