@@ -39,8 +39,8 @@ const AT_HAND = Symbol.for('fasterapi.request.body-at-hand');
 const END = Symbol.for('fasterapi.request.end');
 
 /**
- * The exchange a request belongs to, as far as its `signal` needs: the HTTP/1.1 response or the
- * HTTP/2 stream, which emit 'close' when the response is done or the client has gone.
+ * What a request came in on, as far as its `signal` needs (a protocol engine's `Incoming`): it
+ * emits 'close' when the response is done or the client has gone.
  */
 export interface Closable {
   readonly closed: boolean;
@@ -82,7 +82,7 @@ export class Request<
   #body: BodySource;
   #bodyLimit: number;
   #bytes: Promise<Uint8Array> | undefined;
-  #exchange: Closable | null;
+  #incoming: Closable | null;
   #over: AbortController | undefined;
 
   constructor(
@@ -94,7 +94,7 @@ export class Request<
     body: BodySource,
     bodyLimit: number,
     isolate: IsolateInfo,
-    exchange: Closable | null = null,
+    incoming: Closable | null = null,
   ) {
     this.method = method;
     this.path = path;
@@ -104,7 +104,7 @@ export class Request<
     this.#rawHeaders = headers;
     this.#body = body;
     this.#bodyLimit = bodyLimit;
-    this.#exchange = exchange;
+    this.#incoming = incoming;
   }
 
   /**
@@ -116,9 +116,9 @@ export class Request<
   get signal(): AbortSignal {
     if (this.#over === undefined) {
       const over = (this.#over = new AbortController());
-      const exchange = this.#exchange;
-      if (exchange?.closed === true) over.abort();
-      else exchange?.once('close', () => over.abort());
+      const incoming = this.#incoming;
+      if (incoming?.closed === true) over.abort();
+      else incoming?.once('close', () => over.abort());
     }
     return this.#over.signal;
   }

@@ -127,7 +127,7 @@ export function isReply(value: unknown): value is Reply {
   return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[REPLY] === true;
 }
 
-/** Why a handler's output could not become a response; the dispatcher answers 500. */
+/** Why a handler's output could not become a response; it is answered 500. */
 export interface InvalidOutput {
   readonly code: typeof ErrorCode.HANDLER | typeof ErrorCode.INVALID_RESPONSE_HEADER;
   readonly message: string;
@@ -141,7 +141,7 @@ const BINARY = 'application/octet-stream';
  * Headers a handler may not set, left out of the response: framing and hop-by-hop headers the
  * server manages itself (content-length is computed, keep-alive is the server's), and request-only
  * or HTTP/2-forbidden ones that one of the protocols would refuse to send. `connection` is kept
- * for HTTP/1.1 (`connection: close`) and dropped by the HTTP/2 adapter.
+ * for HTTP/1.1 (`connection: close`) and dropped by the HTTP/2 engine.
  */
 const SERVER_MANAGED = new Set([
   'content-length',

@@ -1,6 +1,6 @@
 /**
  * Describing what user code threw, for a log line, without ever throwing. It sits in core so that
- * every layer can use it (the protocol adapters describe a streamed body that failed); the
+ * every layer can use it (the protocol engines describe a streamed body that failed); the
  * boundary that turns failures into answers is app/boundary.ts.
  *
  * What was thrown may be anything — `undefined`, a symbol, an object whose `message` or `stack`

@@ -13,19 +13,18 @@ import type { IsolateInfo } from '../app/request.ts';
 import { createLogger } from '../core/log.ts';
 import { createHttp1Engine } from '../protocol/http1.ts';
 import { createHttp2Engine } from '../protocol/http2.ts';
-import { createTlsFront, sniffCleartext, type Engines } from '../protocol/connection.ts';
+import type { Engines } from '../protocol/connection.ts';
 import type { Incoming } from '../protocol/incoming.ts';
 import { IsolateState, startHeartbeat } from '../executor/isolate-state.ts';
 import { PoolClient } from '../executor/pool-client.ts';
 import { admit } from '../lifecycle/admit.ts';
 import { createLifecycle, endStreams } from '../lifecycle/context.ts';
+import { WorkerConnections } from './connections.ts';
 import { listen } from './listen.ts';
 import { runShutdownHooks } from '../app/load.ts';
 import { loadAndReport } from '../executor/messages.ts';
 import type { FromWorker, PinnedWorkerData, ToWorker } from './messages.ts';
 
-/** How long a connection that has sent nothing may stay open once shutdown has begun, in ms. */
-const SILENT_WHILE_DRAINING_MS = 1_000;
 /** How often the event-loop delay is sampled for the spill-over decision, in ms. */
 const LOOP_SAMPLE_MS = 10;
 
@@ -88,31 +87,10 @@ function startServing(table: AppTable): void {
   engines.h2.on('session', (session: http2.ServerHttp2Session) => {
     if (lifecycle.draining) setImmediate(() => session.close());
   });
-  const tlsFront = data.tls === null ? null : createTlsFront(data.tls, engines, data.limits.headersTimeout);
-
-  /** Every raw connection this worker owns, until it closes. */
-  const connections = new Set<net.Socket>();
-  /** Cleartext connections whose protocol is not known yet (no request can be in flight). */
-  const sniffing = new Set<net.Socket>();
-
-  function onConnection(socket: net.Socket): void {
-    connections.add(socket);
-    socket.once('close', () => {
-      connections.delete(socket);
-      sniffing.delete(socket);
-      if (connections.size === 0) onAllClosed?.();
-    });
-    if (tlsFront !== null) {
-      tlsFront.emit('connection', socket);
-    } else {
-      sniffing.add(socket);
-      sniffCleartext(socket, engines, data.limits.headersTimeout, () => sniffing.delete(socket));
-    }
-  }
+  const connections = new WorkerConnections(engines, sessions, data.tls, data.limits.headersTimeout);
+  const onConnection = (socket: net.Socket): void => connections.accept(socket);
 
   let listener: net.Server | null = null;
-  /** Set while draining: called when the last connection has closed. */
-  let onAllClosed: (() => void) | undefined;
 
   port!.on('message', (message: ToWorker) => {
     switch (message.type) {
@@ -142,38 +120,16 @@ function startServing(table: AppTable): void {
     }
   });
 
-
   /**
-   * Graceful shutdown: stop accepting, GOAWAY every HTTP/2 session (open streams finish), close
-   * idle HTTP/1.1 connections (busy ones close after their response), end event streams,
-   * then wait for the last connection to go, at most `graceMs`, and cut what is left.
+   * Graceful shutdown: stop accepting, end event streams (they may never end by themselves; an
+   * EventSource reconnects, to another server or to this one once it is back), let the
+   * connections finish within `graceMs`, then run the onShutdown hooks.
    */
   async function drain(graceMs: number): Promise<void> {
     lifecycle.draining = true;
     listener?.close();
-    // Connections not yet past their first bytes get a short while to send a request (it will
-    // be served); one that stays silent had nothing in flight and is closed.
-    for (const socket of sniffing) socket.setTimeout(Math.min(SILENT_WHILE_DRAINING_MS, graceMs), () => socket.destroy());
-    for (const session of sessions) session.close();
-    engines.h1.closeIdleConnections();
-    // Event streams may never end by themselves: they end cleanly now, and an EventSource
-    // reconnects (to another server, or to this one once it is back).
     endStreams(lifecycle);
-
-    if (connections.size > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, graceMs);
-        onAllClosed = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-    const forced = connections.size;
-    for (const session of sessions) session.destroy();
-    for (const socket of connections) socket.destroy();
-    engines.h1.close(() => {});
-    engines.h2.close(() => {});
+    const forced = await connections.drain(graceMs);
     await runShutdownHooks(table, isolate, log.error);
     // The supervisor terminates this thread on `drained`.
     send({ type: 'drained', forced, received: lifecycle.received, unanswered: lifecycle.inFlight });
