@@ -17,7 +17,7 @@
  * A hook answers only with `reply(...)`; returning nothing, `null` or a boolean passes on (so
  * `cond && reply(...)` works), and any other value is a bug answered 500. A hook that returns a
  * promise gets `handlerTimeout` to settle (onError hooks: the route's timeout, with the handler);
- * one that does not is answered 504, so no hook can hold a request, and its slot of the worker's
+ * one that does not is answered 504, so no hook can hold a request, and its place in the worker's
  * `maxInFlight`, forever.
  */
 

@@ -37,10 +37,11 @@ export class Doorbell {
   readonly #state: Int32Array;
   readonly #index: number;
 
-  constructor(buffer: SharedArrayBuffer, slot: number) {
+  /** `consumer`: which consumer thread's doorbell in `buffer` this is. */
+  constructor(buffer: SharedArrayBuffer, consumer: number) {
     this.#state = new Int32Array(buffer);
-    this.#index = slot * DOORBELL_STRIDE;
-    if (this.#index >= this.#state.length) throw new RangeError(`doorbell ${slot} is outside the buffer`);
+    this.#index = consumer * DOORBELL_STRIDE;
+    if (this.#index >= this.#state.length) throw new RangeError(`doorbell ${consumer} is outside the buffer`);
   }
 
   // ── consumer side ──

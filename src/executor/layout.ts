@@ -24,7 +24,7 @@ export const RING_RECORD_HEADER = 4;
 export const RING_WRAP_MARK = 0xffff_ffff;
 
 // ─── Doorbell (doorbell.ts) ─────────────────────────────────────────────────────────────────
-/** One doorbell per consumer thread, each on its own cache line (Int32 index = slot × stride). */
+/** One doorbell per consumer thread, each on its own cache line (Int32 index = consumer × stride). */
 export const DOORBELL_STRIDE = CACHE_LINE / Int32Array.BYTES_PER_ELEMENT;
 
 // ─── Isolate state (isolate-state.ts) ───────────────────────────────────────────────────────

@@ -2,7 +2,7 @@
  * Running the app's onRequest and onResponse hooks, in registration order, on the pinned
  * worker. Each goes through the user-code boundary: what a hook throws, rejects with or answers
  * that cannot be sent becomes a 500 with an error id, and an async hook gets `handlerTimeout`
- * (504 past it), so no hook can hold a request, and its slot of `maxInFlight`, forever.
+ * (504 past it), so no hook can hold a request, and its place in `maxInFlight`, forever.
  * Neither function here ever rejects.
  */
 
