@@ -11,7 +11,8 @@ import http2 from 'node:http2';
 import type { Readable } from 'node:stream';
 import { test } from 'node:test';
 import type { Server, ServeOptions } from '../../src/index.ts';
-import { startTestServer } from '../helpers/server.ts';
+import { createClient } from '../helpers/clients.ts';
+import { API_APP, startTestServer } from '../helpers/server.ts';
 
 const APP = new URL('../fixtures/apps/runaway.ts', import.meta.url);
 
@@ -130,4 +131,19 @@ test('hooks that never settle are answered 504 after handlerTimeout, and give th
     assertSplit(await burstH2(server.port, '/slow?ms=200', 2), 2);
     assert.deepEqual(server.restarts, { pinned: 0, pooled: 0 });
   });
+});
+
+test('a streamed response gives its place back once written: more streams in turn than maxInFlight are all served', async () => {
+  const server = await startTestServer({ pinnedWorkers: 1, pooledWorkers: 0, maxInFlight: 2 }, API_APP);
+  const client = createClient('h1', server.port);
+  try {
+    for (let i = 0; i < 5; i++) {
+      const res = await client.request('/stream/numbers?n=3');
+      assert.equal(res.status, 200, `stream ${i}: ${res.text()}`);
+    }
+    assert.equal((await client.request('/stream/readable')).text(), 'readable stream');
+  } finally {
+    await client.close();
+    await server.close();
+  }
 });

@@ -133,6 +133,24 @@ describe('a pinned worker blocked past its handler timeout', () => {
   });
 });
 
+test('once a request of a route with timeout 0 has finished, the loop limit it lifted is back', async () => {
+  const server = await startTestServer({ pinnedWorkers: 1, handlerTimeout: 500 }, RUNAWAY_APP);
+  try {
+    // Twice, so a count of such requests that does not return to zero is seen too.
+    for (let i = 0; i < 2; i++) assert.deepEqual(await fresh(server.port, '/patient?ms=10'), { kind: 'answered', status: 200, body: 'patient' });
+    const started = runawayStarted();
+    const exited = nextWorkerEvent('exit', server.port, (e) => e.kind === 'pinned');
+    const runaway = fresh(server.port, '/runaway-after-await', 10_000);
+    const stuckThread = await started;
+    const exit = await Promise.race([exited, new Promise<null>((resolve) => setTimeout(() => resolve(null), 5_000).unref())]);
+    assert.ok(exit !== null, 'the blocked worker was replaced');
+    assert.equal(exit.threadId, stuckThread);
+    assert.equal((await runaway).kind, 'failed');
+  } finally {
+    await server.close();
+  }
+});
+
 test('the log line names the route that blocked and how many requests were cut', async () => {
   const cli = new CliProcess(['serve', 'test/fixtures/apps/runaway.ts', '--host', '127.0.0.1', '--port', '0', '--pinned', '1', '--handler-timeout', '500ms']);
   try {
