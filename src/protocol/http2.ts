@@ -25,8 +25,11 @@ export interface Http2Limits {
 
 /**
  * How many pseudo-header fields a request can carry (:method, :scheme, :authority, :path,
- * :protocol). nghttp2 counts them against `maxHeaderListPairs` too; leaving room for them and one
- * more lets a request with one field too many be answered 431 here rather than reset.
+ * :protocol), and then some. nghttp2 bounds the pairs of a header block (`maxHeaderListPairs`),
+ * pseudo-headers included, and resets a stream past it; the bound is set to leave room for them,
+ * for cookie crumbs (which `fieldCount` counts as one field) and for one field too many, so
+ * that such a request is answered 431 here rather than reset. The bytes of the block stay
+ * bounded by `maxHeaderSize` either way.
  */
 const PSEUDO_HEADER_ROOM = 8;
 
@@ -35,7 +38,7 @@ export function createHttp2Engine(limits: Http2Limits, sessions: Set<http2.Serve
   const server = http2.createServer({
     settings: { maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderSize },
     maxSessionMemory: limits.maxSessionMemory,
-    maxHeaderListPairs: maxHeaderCount + PSEUDO_HEADER_ROOM,
+    maxHeaderListPairs: 2 * maxHeaderCount + PSEUDO_HEADER_ROOM,
     // Rapid reset (CVE-2023-44487) and frame floods are bounded by Node's and nghttp2's own
     // defaults: at most 1000 RST_STREAM in a burst and 33/s after it (streamResetBurst,
     // streamResetRate), 10 unanswered PINGs and SETTINGS, 1000 invalid frames, 100 refused streams.
@@ -65,13 +68,32 @@ export function createHttp2Engine(limits: Http2Limits, sessions: Set<http2.Serve
     // same way over either protocol.
     if (authority !== undefined && headers.host === undefined) headers.host = authority;
     const incoming = new Http2Incoming(stream, method, target, headers);
-    if ((rawHeaders.length - pseudo) >> 1 > maxHeaderCount) {
+    if (fieldCount(rawHeaders, pseudo) > maxHeaderCount) {
       refuse(incoming, 431, `Request Header Fields Too Large: the limit is ${maxHeaderCount} headers`);
     } else {
       onIncoming(incoming);
     }
   });
   return server;
+}
+
+/**
+ * How many header fields the request has, counted as HTTP/1.1 counts its header lines, from the
+ * first regular field at `from`. Cookie crumbs are one field: HTTP/2 lets a client split the
+ * Cookie header into one field per cookie for compression (RFC 9113 §8.2.3), where HTTP/1.1 sends
+ * one line, so a browser with many cookies is not refused over HTTP/2 alone.
+ */
+function fieldCount(rawHeaders: readonly string[], from: number): number {
+  let count = 0;
+  let cookie = false;
+  for (let i = from; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i] === 'cookie') {
+      if (cookie) continue;
+      cookie = true;
+    }
+    count++;
+  }
+  return count;
 }
 
 class Http2Incoming implements Incoming {

@@ -156,6 +156,16 @@ for (const kind of ['h1', 'h2c', 'h2-tls', 'h1-tls'] as const satisfies readonly
       assert.equal(served, before + 1, 'the refused request never reached the listener');
     });
 
+    if (protocol === 'h2') {
+      test('cookie crumbs count as one header field, as the one Cookie line of HTTP/1.1 does', async () => {
+        const crumbs = Array.from({ length: 10 }, (_, i) => `c${i}=${i}`);
+        const headers: Record<string, string | string[]> = { cookie: crumbs };
+        for (let i = 1; i < MAX_HEADER_COUNT; i++) headers[`x-h${i}`] = 'v';
+        const seen = await echo('/cookies', { headers: headers as Record<string, string> });
+        assert.equal(seen.headers['cookie'], crumbs.join('; '));
+      });
+    }
+
     test('HEAD is answered with the content-length and no body', async () => {
       const res = await client.request('/head', { method: 'HEAD' });
       assert.equal(res.status, 200);
