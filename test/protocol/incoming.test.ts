@@ -44,9 +44,10 @@ interface Seen {
 const options = (incoming: Incoming): RespondOptions => ({ head: incoming.method === 'HEAD', abandonBody: false, draining: false, stop: undefined });
 
 /** The application: echo what arrived, or exercise one part of the contract by path. */
-async function serve(incoming: Incoming, closes: Set<string>): Promise<void> {
+async function serve(incoming: Incoming, onClose: Map<string, () => void>): Promise<void> {
   const id = incoming.headers['x-request-id'];
-  if (typeof id === 'string') incoming.once('close', () => closes.add(id));
+  const closed = typeof id === 'string' ? onClose.get(id) : undefined;
+  if (closed !== undefined) incoming.once('close', closed);
   if (incoming.target === '/fail') {
     incoming.fail();
     return;
@@ -82,13 +83,14 @@ for (const kind of ['h1', 'h2c', 'h2-tls', 'h1-tls'] as const satisfies readonly
     let port: number;
     const sessions = new Set<http2.ServerHttp2Session>();
     const sockets = new Set<net.Socket>();
-    const closes = new Set<string>();
+    /** What to call when the Incoming of the request with this `x-request-id` closes. */
+    const onClose = new Map<string, () => void>();
     let served = 0;
 
     before(async () => {
       const onIncoming = (incoming: Incoming): void => {
         served++;
-        void serve(incoming, closes);
+        void serve(incoming, onClose);
       };
       const engines: Engines = { h1: createHttp1Engine(LIMITS, onIncoming), h2: createHttp2Engine(LIMITS, sessions, onIncoming) };
       const tls = kind.endsWith('-tls') ? createTlsFront({ cert: TLS_CERT, key: TLS_KEY }, engines, 5_000) : null;
@@ -186,10 +188,12 @@ for (const kind of ['h1', 'h2c', 'h2-tls', 'h1-tls'] as const satisfies readonly
     });
 
     test('the Incoming is open while served and closes once its response is done', async () => {
-      const seen = await echo('/close', { headers: { 'x-request-id': `close-${kind}` } });
+      const id = `close-${kind}`;
+      const closed = new Promise<'closed'>((resolve) => onClose.set(id, () => resolve('closed')));
+      const seen = await echo('/close', { headers: { 'x-request-id': id } });
       assert.equal(seen.closedWhileServed, false);
-      for (let i = 0; i < 100 && !closes.has(`close-${kind}`); i++) await new Promise((resolve) => setTimeout(resolve, 10));
-      assert.ok(closes.has(`close-${kind}`), "'close' was emitted");
+      const limit = new Promise<'never'>((resolve) => setTimeout(() => resolve('never'), 5_000).unref());
+      assert.equal(await Promise.race([closed, limit]), 'closed', "'close' was emitted once the response was done");
     });
 
     test('concurrent requests each get their own answer', async () => {
