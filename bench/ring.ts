@@ -88,11 +88,13 @@ function producer(data: CrossData): number {
     ring.bytes.set(payload, at);
     ring.bytes.writeUInt32LE(seq, at);
     ring.commit(data.size);
+    ring.publish();
     bell.ring();
     seq++;
   }
   while (ring.reserve(0) < 0);
   ring.commit(0);
+  ring.publish();
   bell.ring();
   return seq;
 }

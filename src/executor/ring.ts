@@ -20,12 +20,36 @@
  *   - Largest payload: capacity / 2 - 8 bytes. Any record that size fits into an empty ring
  *     wherever the tail is; larger messages are split by the codec into chunk records.
  *
- * Memory order. The producer writes the payload with plain stores, then publishes it with
- * `Atomics.store(tail)`; the consumer reads `tail` with `Atomics.load` before it reads the
- * payload. Atomics are sequentially consistent in JavaScript, so the plain stores made before the
- * store of `tail` are visible to a thread that has loaded that value of `tail`. The same holds
- * the other way for `head`: the consumer finishes reading a record before it stores the `head`
- * that lets the producer overwrite it.
+ * Indices. Each end keeps its own index in a private field and a cached copy of the other end's
+ * (the single-producer queues of LMAX's Disruptor and Aeron work the same way), so the shared
+ * words are touched once per batch, not once per record:
+ *   - the producer re-reads `head` only when its cached copy says the record does not fit;
+ *   - the consumer re-reads `tail` only when its cached copy says the ring is empty;
+ *   - `commit()` only advances the producer's private tail; `publish()` stores it, once for as
+ *     many records as were committed since the last publish;
+ *   - `take()` stores `head` once, after the whole batch it visited.
+ *
+ * Memory order. Why the consumer sees the record bytes, written with plain typed-array stores,
+ * once it has loaded the tail that covers them:
+ *
+ *     producer thread                               consumer thread
+ *     ───────────────                               ───────────────
+ *     bytes[t .. t+n) = record   (plain stores)
+ *              │ sequenced before
+ *     Atomics.store(tail, t+n) ───synchronizes-with──► Atomics.load(tail) reads t+n
+ *                                                               │ sequenced before
+ *                                                    read bytes[t .. t+n)  (plain loads)
+ *
+ * In the JavaScript memory model (ECMA-262 §29, "Memory Model") a sequentially consistent atomic
+ * store synchronizes-with the sequentially consistent atomic load that reads its value, and
+ * happens-before is the transitive closure of sequenced-before (program order within one
+ * thread) and synchronizes-with. So every plain store made before `publish()` happens-before
+ * every plain load made after the `Atomics.load` that saw the published tail: those loads read
+ * the record's bytes, not older ones, and the program is data-race-free on them. The same holds
+ * the other way for `head`: the consumer's plain loads of a record are sequenced before its
+ * `Atomics.store(head)`, and the producer writes over those bytes only after an `Atomics.load`
+ * that saw that head, so it never overwrites bytes still being read. A stale cached index is
+ * always safe: a stale head only makes the ring look fuller, a stale tail only emptier.
  *
  * Ownership. Between `reserve()` and `commit()` the reserved bytes belong to the producer. The
  * bytes passed to a `take()` callback belong to the consumer only during that call: once
@@ -89,8 +113,10 @@ abstract class RingEnd {
 
 /** The writing end. Use from one thread only. */
 export class RingProducer extends RingEnd {
-  /** Our own copy of `tail`: only this thread writes it. */
+  /** Our own copy of `tail`, with every committed record: only this thread writes it. */
   #tail: number;
+  /** The tail last stored to shared memory: records in [#published, #tail) are not visible yet. */
+  #published: number;
   /** Last `head` seen; re-read from shared memory only when the ring looks full. */
   #head: number;
   /** Where the reserved record's header goes, or -1 when nothing is reserved. */
@@ -102,6 +128,7 @@ export class RingProducer extends RingEnd {
   constructor(buffer: SharedArrayBuffer) {
     super(buffer);
     this.#tail = Atomics.load(this.control, TAIL);
+    this.#published = this.#tail;
     this.#head = Atomics.load(this.control, HEAD);
   }
 
@@ -125,7 +152,10 @@ export class RingProducer extends RingEnd {
     return start + RING_RECORD_HEADER;
   }
 
-  /** Publishes the reserved record with its final payload length (at most what was reserved). */
+  /**
+   * Ends the reserved record with its final payload length (at most what was reserved). The
+   * record is not visible to the consumer until `publish()`.
+   */
   commit(size: number): void {
     if (this.#reserved < 0 || size > this.#reservedSize || size < 0) {
       throw new RangeError(`commit(${size}) does not match the reservation`);
@@ -133,22 +163,34 @@ export class RingProducer extends RingEnd {
     this.words[this.#reserved >> 2] = size;
     this.#tail = (this.#tail + this.#skip + align(RING_RECORD_HEADER + size)) | 0;
     this.#reserved = -1;
-    // Publishes the header and payload written above (see "Memory order").
-    Atomics.store(this.control, TAIL, this.#tail);
   }
 
-  /** Writes one record holding a copy of `payload`. Returns false if there is no room now. */
+  /**
+   * Makes every record committed since the last call visible to the consumer, with one atomic
+   * store. Returns whether there was anything to publish.
+   */
+  publish(): boolean {
+    if (this.#published === this.#tail) return false;
+    this.#published = this.#tail;
+    // Publishes the headers and payloads written since the last store (see "Memory order").
+    Atomics.store(this.control, TAIL, this.#tail);
+    return true;
+  }
+
+  /** Writes and publishes one record holding a copy of `payload`. Returns false if there is no room now. */
   push(payload: Uint8Array): boolean {
     const at = this.reserve(payload.byteLength);
     if (at < 0) return false;
     this.bytes.set(payload, at);
     this.commit(payload.byteLength);
+    this.publish();
     return true;
   }
 
-  /** Bytes free for records right now, as this producer last saw the consumer. */
+  /** Bytes free for records right now (re-reads the consumer's `head`). */
   get free(): number {
-    return this.capacity - ((this.#tail - Atomics.load(this.control, HEAD)) >>> 0);
+    this.#head = Atomics.load(this.control, HEAD);
+    return this.capacity - ((this.#tail - this.#head) >>> 0);
   }
 
   #fits(bytes: number): boolean {
@@ -165,15 +207,20 @@ export type RecordVisitor = (bytes: Buffer, offset: number, length: number) => v
 export class RingConsumer extends RingEnd {
   /** Our own copy of `head`: only this thread writes it. */
   #head: number;
+  /** Last `tail` seen; re-read from shared memory only when the ring looks empty. */
+  #tail: number;
 
   constructor(buffer: SharedArrayBuffer) {
     super(buffer);
     this.#head = Atomics.load(this.control, HEAD);
+    this.#tail = Atomics.load(this.control, TAIL);
   }
 
-  /** Whether a record is waiting. */
+  /** Whether a record is waiting (re-reads the producer's `tail` if none was known to be). */
   hasRecords(): boolean {
-    return Atomics.load(this.control, TAIL) !== this.#head;
+    if (this.#tail !== this.#head) return true;
+    this.#tail = Atomics.load(this.control, TAIL);
+    return this.#tail !== this.#head;
   }
 
   /**
@@ -182,20 +229,38 @@ export class RingConsumer extends RingEnd {
    * visited before it stay consumed and the one it threw on is consumed too.
    */
   take(visit: RecordVisitor, max = Infinity): number {
-    const tail = Atomics.load(this.control, TAIL);
+    // Re-read `tail` only when the cached copy is used up, and at most once per call: at the
+    // start if it is, or else on reaching it, so that every record published before the call
+    // is visited.
+    let fresh = false;
+    if (this.#tail === this.#head) {
+      this.#tail = Atomics.load(this.control, TAIL);
+      if (this.#tail === this.#head) return 0;
+      fresh = true;
+    }
+    let tail = this.#tail;
+    const words = this.words;
+    const bytes = this.bytes;
+    const mask = this.mask;
     let head = this.#head;
     let count = 0;
     try {
-      while (head !== tail && count < max) {
-        const position = head & this.mask;
-        const length = this.words[position >> 2] as number;
+      while (count < max) {
+        if (head === tail) {
+          if (fresh) break;
+          fresh = true;
+          tail = this.#tail = Atomics.load(this.control, TAIL);
+          if (head === tail) break;
+        }
+        const position = head & mask;
+        const length = words[position >> 2] as number;
         if (length === RING_WRAP_MARK) {
           head = (head + this.capacity - position) | 0;
           continue;
         }
         head = (head + align(RING_RECORD_HEADER + length)) | 0;
         count++;
-        visit(this.bytes, position + RING_RECORD_HEADER, length);
+        visit(bytes, position + RING_RECORD_HEADER, length);
       }
     } finally {
       this.#head = head;

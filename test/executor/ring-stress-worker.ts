@@ -107,6 +107,7 @@ function produce(data: StressData): ProducerReport {
     bytes.writeUInt32LE(seq, at);
     bytes.writeUInt32LE(fnv1a(bytes, at + 8, at + size), at + 4);
     ring.commit(size);
+    ring.publish();
     bell.ring();
     if ((seq & 255) === 0) Atomics.store(stats, STAT_PUSHED, seq + 1);
   }

@@ -109,6 +109,7 @@ describe('RingProducer / RingConsumer', () => {
       const at = producer.reserve(size);
       producer.bytes.fill(size + 1, at, at + size);
       producer.commit(size);
+      producer.publish();
       reserved.push(at);
     }
     assert.deepEqual(reserved, [4, 12, 20]);
@@ -182,6 +183,7 @@ describe('RingProducer / RingConsumer', () => {
     assert.equal(at, 4, 'the payload starts right after the header at offset 0');
     pattern(50, 36).copy(producer.bytes, at);
     producer.commit(36);
+    producer.publish();
     const words = new Uint32Array(buffer, RING_DATA, capacity >> 2);
     assert.equal(words[224 >> 2], RING_WRAP_MARK);
     assert.equal(producer.free, free - 32 - 40, 'the skipped tail end counts as used until drained');
@@ -201,8 +203,10 @@ describe('RingProducer / RingConsumer', () => {
     const { producer, consumer } = makeRing(capacity, 224);
     assert.equal(producer.reserve(28), 228, '4 + 28 = 32 bytes: exactly what is left');
     producer.commit(28);
+    producer.publish();
     assert.equal(producer.reserve(0), 4, 'the next record starts at offset 0');
     producer.commit(0);
+    producer.publish();
     assert.equal(drainCopies(consumer).length, 2);
   });
 
@@ -236,6 +240,7 @@ describe('RingProducer / RingConsumer', () => {
     assert.ok(at >= 0);
     producer.bytes.write('hello', at, 'latin1');
     producer.commit(5);
+    producer.publish();
     assert.equal(producer.free, 256 - footprint(5));
     producer.push(Buffer.from('next'));
     assert.deepEqual(drainCopies(consumer), [Buffer.from('hello'), Buffer.from('next')]);
@@ -249,6 +254,7 @@ describe('RingProducer / RingConsumer', () => {
     assert.throws(() => producer.commit(-1), RangeError);
     assert.equal(consumer.hasRecords(), false);
     producer.commit(8);
+    producer.publish();
     assert.throws(() => producer.commit(8), RangeError, 'a reservation is committed once');
     assert.equal(drainCopies(consumer).length, 1);
   });
@@ -452,6 +458,7 @@ test('property: random pushes and drains match the model (order, no loss or dupl
           const final = size - less;
           pattern(serial, final).copy(producer.bytes, at);
           producer.commit(final);
+          producer.publish();
           model.push(serial++, final, place.skip, place.offset);
         }
         assert.equal(producer.free, capacity - model.used, 'free');
