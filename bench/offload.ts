@@ -6,11 +6,18 @@
  *     (v8 `total_allocated_bytes`).
  *  2. The whole server: the same trivial handler inline and pooled (1 pinned worker, 1 pooled
  *     isolate), over one HTTP/2 connection, at low load (1 request in flight) and at steady load
- *     (32 in flight). Latency p50/p99 and the pooled − inline difference.
+ *     (32 in flight), from a client in this process; and one request at a time from a plain
+ *     node:http2 client in a process of its own (this script, run with --client). Latency
+ *     p50/p99, the pooled − inline difference, and the server's CPU time per request: what the
+ *     pinned worker's and the pooled isolate's threads used (/proc/self/task/<tid>/schedstat, ns)
+ *     over the requests of the run.
  *
  * Run: ./node_modules/.bin/node bench/offload.ts [--quick] [--pool-poll <µs>]
+ *      (without --pool-poll, the server's default)
  */
 
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -21,7 +28,8 @@ import { serve } from '../src/index.ts';
 
 const quick = process.argv.includes('--quick');
 const pollAt = process.argv.indexOf('--pool-poll');
-const poolPoll = pollAt === -1 ? 0 : Number(process.argv[pollAt + 1]);
+const poolPoll = pollAt === -1 ? undefined : Number(process.argv[pollAt + 1]);
+const clientAt = process.argv.indexOf('--client');
 
 function codecRoundTrips(count: number): { nsPerTrip: number; bytesPerTrip: number } {
   const request = createRing(256 * 1024);
@@ -49,9 +57,11 @@ function codecRoundTrips(count: number): { nsPerTrip: number; bytesPerTrip: numb
   };
   const trip = (i: number): void => {
     encodeRequest(reqOut, { taskId: i, routeId: 3, method: 'GET', path: '/items/42', rawQuery: 'q=1', params, headers, body });
-    reqIn.take(onRequest);
+    reqOut.publish();
+    if (reqIn.take(onRequest) !== 1) throw new Error('the request record did not arrive');
     encodeResponse(resOut, i, { ...outgoing, headers: { ...outgoing.headers } });
-    resIn.take(onResponse);
+    resOut.publish();
+    if (resIn.take(onResponse) !== 1) throw new Error('the response record did not arrive');
   };
   for (let i = 0; i < 20_000; i++) trip(i); // warm up
   const allocatedBefore = v8.getHeapStatistics().total_allocated_bytes;
@@ -67,6 +77,30 @@ interface Latency {
   p50: number;
   p99: number;
   rps: number;
+  /** Server threads' CPU time per request, µs (filled in by the server side). */
+  cpu?: number;
+}
+
+/** CPU time so far of this process's server threads (pinned workers, pooled isolates), ns. */
+function serverThreadsNs(): number {
+  let total = 0;
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const comm = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8');
+      if (!comm.startsWith('fasterapi-')) continue;
+      total += Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended while we looked
+    }
+  }
+  return total;
+}
+
+/** Runs `run` and adds the server threads' CPU time per request to its result. */
+async function withCpu(run: () => Promise<Latency>, requests: number): Promise<Latency> {
+  const before = serverThreadsNs();
+  const result = await run();
+  return { ...result, cpu: (serverThreadsNs() - before) / 1000 / requests };
 }
 
 /** Closed loop: `concurrency` requests in flight on one session until `total` are done; µs latencies. */
@@ -112,7 +146,7 @@ async function main(): Promise<void> {
     pinnedWorkers: 1,
     pooledWorkers: 32,
     pooledIsolates: 1,
-    poolPoll,
+    ...(poolPoll === undefined ? {} : { poolPoll }),
     logLevel: 'warn',
     handleSignals: false,
   });
@@ -127,7 +161,7 @@ async function main(): Promise<void> {
       const rounds: Record<string, Latency[]> = { '/inline': [], '/pooled': [] };
       for (let round = 0; round < 3; round++) {
         for (const path of round % 2 === 0 ? ['/inline', '/pooled'] : ['/pooled', '/inline']) {
-          rounds[path]!.push(await measure(session, path, concurrency, total));
+          rounds[path]!.push(await withCpu(() => measure(session, path, concurrency, total), total));
         }
       }
       for (const path of ['/inline', '/pooled']) {
@@ -136,19 +170,55 @@ async function main(): Promise<void> {
       }
       const inline = results['/inline']!;
       const pooled = results['/pooled']!;
-      rows.push(
-        `| ${label} | ${inline.p50.toFixed(0)} / ${inline.p99.toFixed(0)} | ${pooled.p50.toFixed(0)} / ${pooled.p99.toFixed(0)} | ` +
-          `${(pooled.p50 - inline.p50).toFixed(0)} | ${inline.rps.toFixed(0)} | ${pooled.rps.toFixed(0)} |`,
-      );
+      rows.push(row(label, results['/inline']!, results['/pooled']!));
     }
+    // A client of its own: one request at a time from another process, as a plain node:http2 user sees it.
+    const alone: Record<string, Latency[]> = { '/inline': [], '/pooled': [] };
+    for (let round = 0; round < 3; round++) {
+      for (const path of round % 2 === 0 ? ['/inline', '/pooled'] : ['/pooled', '/inline']) {
+        alone[path]!.push(await withCpu(() => clientProcess(server.url, path, total), total));
+      }
+    }
+    const median = (path: string): Latency => alone[path]!.sort((a, b) => a.p50 - b.p50)[1] as Latency;
+    rows.push(row('one at a time, client in another process', median('/inline'), median('/pooled')));
   } finally {
     session.close();
     await server.close();
   }
-  console.log(`## Whole server, trivial handler, one h2c connection (median of 3 alternating rounds, poolPoll ${poolPoll} µs)\n`);
-  console.log('| load | inline p50 / p99 µs | pooled p50 / p99 µs | pooled − inline p50 µs | inline req/s | pooled req/s |');
-  console.log('|---|---:|---:|---:|---:|---:|');
-  for (const row of rows) console.log(row);
+  const poll = poolPoll === undefined ? 'the default poolPoll' : `poolPoll ${poolPoll} µs`;
+  console.log(`## Whole server, trivial handler, one h2c connection (median of 3 alternating rounds, ${poll})\n`);
+  console.log('Server CPU: the pinned worker\'s and pooled isolate\'s threads, µs per request.\n');
+  console.log('| load | inline p50 / p99 µs | pooled p50 / p99 µs | pooled − inline p50 µs | inline req/s | pooled req/s | pooled ÷ inline req/s | server CPU inline / pooled µs/req |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const line of rows) console.log(line);
 }
 
-await main();
+function row(label: string, inline: Latency, pooled: Latency): string {
+  return (
+    `| ${label} | ${inline.p50.toFixed(0)} / ${inline.p99.toFixed(0)} | ${pooled.p50.toFixed(0)} / ${pooled.p99.toFixed(0)} | ` +
+    `${(pooled.p50 - inline.p50).toFixed(0)} | ${inline.rps.toFixed(0)} | ${pooled.rps.toFixed(0)} | ${(pooled.rps / inline.rps).toFixed(2)} | ` +
+    `${inline.cpu?.toFixed(1)} / ${pooled.cpu?.toFixed(1)} |`
+  );
+}
+
+/** Runs this script as a client in a process of its own: `total` requests to `path`, one at a time. */
+function clientProcess(url: string, path: string, total: number): Promise<Latency> {
+  const child = spawn(process.execPath, [new URL(import.meta.url).pathname, '--client', url, path, String(total)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as Latency) : reject(new Error(`the client process exited with ${code}`))));
+  });
+}
+
+if (clientAt !== -1) {
+  const [url, path, total] = process.argv.slice(clientAt + 1) as [string, string, string];
+  const session = http2.connect(url);
+  await measure(session, path, 1, 500); // warm up
+  const result = await measure(session, path, 1, Number(total));
+  session.close();
+  process.stdout.write(JSON.stringify(result));
+} else {
+  await main();
+}

@@ -58,6 +58,14 @@ export interface ValidatedParts {
  * The request. Its type parameters are what the route's schemas produce (see `RouteSchema`): a
  * route without schemas gets strings for params and query, and no `body`.
  */
+/**
+ * Headers decoded on first use: a pooled request's are read from its ring record only if the
+ * handler (or its validation) asks for them. `decode()` is called at most once per request.
+ */
+export abstract class HeaderSource {
+  abstract decode(): IncomingHeaders;
+}
+
 export class Request<
   Params = Readonly<Record<string, string>>,
   QueryOf = Query,
@@ -78,7 +86,7 @@ export class Request<
   readonly rawQuery: string;
 
   #query: QueryOf | undefined;
-  #rawHeaders: IncomingHeaders;
+  #rawHeaders: IncomingHeaders | HeaderSource;
   #body: BodySource;
   #bodyLimit: number;
   #bytes: Promise<Uint8Array> | undefined;
@@ -90,7 +98,7 @@ export class Request<
     path: string,
     rawQuery: string,
     params: Readonly<Record<string, string>>,
-    headers: IncomingHeaders,
+    headers: IncomingHeaders | HeaderSource,
     body: BodySource,
     bodyLimit: number,
     isolate: IsolateInfo,
@@ -139,7 +147,13 @@ export class Request<
    * route has a `headers` schema.
    */
   get headers(): Headers {
-    return this.#validatedHeaders ?? (this.#rawHeaders as Headers);
+    return this.#validatedHeaders ?? (this.#received() as Headers);
+  }
+
+  #received(): IncomingHeaders {
+    const raw = this.#rawHeaders;
+    if (raw instanceof HeaderSource) return (this.#rawHeaders = raw.decode());
+    return raw;
   }
 
   #validatedHeaders: Headers | undefined;
@@ -160,7 +174,7 @@ export class Request<
 
   /** One header as a string (repeated values joined), or `undefined`. Case-insensitive name. */
   header(name: string): string | undefined {
-    return headerValue(this.#rawHeaders, name);
+    return headerValue(this.#received(), name);
   }
 
   /** The body as bytes. Rejects with a 413 `HttpError` past `bodyLimit`. Can be called again. */

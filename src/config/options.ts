@@ -75,11 +75,12 @@ export interface ServeOptions {
   /** Bytes of each ring between a pinned worker and a pooled isolate (a power of two, ≥ 4096). @default 262144 */
   readonly poolRingSize?: number;
   /**
-   * Microseconds a pinned worker or pooled isolate keeps polling its rings (once per event-loop
-   * turn) after the last message before it parks. 0 parks at once, which measured best on 2 cores,
-   * where polling threads take the cores from the ones doing work; on machines with idle cores a
-   * few hundred µs saves the wake-ups (~25 µs each way) under steady load.
-   * @default 0
+   * The longest time, in µs, an idle pooled isolate spins on its rings before it parks. The
+   * spin follows the recent gap between requests (twice it, and none when requests come further
+   * apart than this), and happens only where there are more cores than pinned workers and pooled
+   * isolates together: elsewhere the spinning thread takes a core from one doing work. 0 never
+   * spins. See docs/architecture.md, "Waiting for records".
+   * @default 50
    */
   readonly poolPoll?: number;
   /** Heap limit of each pooled isolate in MB (`resourceLimits.maxOldGenerationSizeMb`); 0 for Node's default. @default 0 */
@@ -149,7 +150,7 @@ export const DEFAULTS = {
   maxInFlight: 1024,
   poolQueueLimit: 64,
   poolRingSize: 256 * 1024,
-  poolPoll: 0,
+  poolPoll: 50,
   poolMemoryLimit: 0,
   logLevel: 'info',
   handleSignals: true,

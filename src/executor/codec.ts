@@ -9,6 +9,7 @@
  *     0  u8  kind      RecordKind
  *     1  u8  flags     FLAG_MORE: body chunk records for this task follow
  *                      FLAG_ASCII: every string in the record is ASCII (decoded in one go)
+ *                      FLAG_TEXT: (RESPONSE) the body is a whole string, decoded as one
  *     2  u16 (zero)
  *     4  u32 taskId    chosen by the pinned worker, unique among its tasks in flight
  *
@@ -35,9 +36,10 @@
 
 import type { Fault } from '../app/boundary.ts';
 import type { ValidationIssue } from '../app/schema.ts';
-import type { IncomingHeaders } from '../app/request.ts';
+import { HeaderSource, type IncomingHeaders } from '../app/request.ts';
 import type { BufferedOutgoing } from '../app/response.ts';
 import { ErrorCode } from '../core/errors.ts';
+import { emptyRecord } from '../core/record.ts';
 import type { RingProducer } from './ring.ts';
 
 export const RecordKind = {
@@ -51,6 +53,8 @@ export const RecordKind = {
 export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
 
 export const FLAG_MORE = 1;
+/** RESPONSE: the body was a string, and is all in this record; it is decoded as a string. */
+export const FLAG_TEXT = 4;
 /**
  * Every string of the record is ASCII, as almost all paths and header values are. The decoder
  * then turns the record's whole string area into one JS string with a single native call and
@@ -79,6 +83,20 @@ const HEADER_INDEX = new Map<string, number>(HEADER_NAMES.map((h, i) => [h, i]))
 export const ERROR_CODES: readonly ErrorCode[] = Object.values(ErrorCode);
 const ERROR_CODE_INDEX = new Map<string, number>(ERROR_CODES.map((c, i) => [c, i]));
 
+/** What is left of a task's body after the record that carried its head: it follows as chunk records. */
+export class BodyRest {
+  readonly taskId: number;
+  readonly body: Uint8Array;
+  /** Where the next chunk starts. */
+  offset: number;
+
+  constructor(taskId: number, body: Uint8Array, offset: number) {
+    this.taskId = taskId;
+    this.body = body;
+    this.offset = offset;
+  }
+}
+
 /** The ring has no room for the record now: retry after the consumer has taken records. */
 export const NO_ROOM = -1;
 /** The record can never fit this ring (its head is larger than the largest payload). */
@@ -103,12 +121,44 @@ function startRecord(): void {
   allAscii = true;
 }
 
+/**
+ * Strings up to this many UTF-16 units are copied by a loop in JS when they are ASCII: cheaper
+ * than a call into Buffer's native UTF-8 encoder (~60 ns each), which longer strings use.
+ */
+const SHORT_STRING = 64;
+
 function writeString(bytes: Buffer, at: number, text: string): number {
+  const length = text.length;
+  if (length <= SHORT_STRING) {
+    const first = at + 4;
+    let i = 0;
+    for (; i < length; i++) {
+      const unit = text.charCodeAt(i);
+      if (unit > 0x7f) break;
+      bytes[first + i] = unit;
+    }
+    if (i === length) {
+      writeU32(bytes, at, length);
+      return first + length;
+    }
+  }
   const written = bytes.write(text, at + 4, 'utf8');
   // As many bytes as UTF-16 units: every character was below U+0080.
   if (written !== text.length) allAscii = false;
-  bytes.writeUInt32LE(written, at);
+  writeU32(bytes, at, written);
   return at + 4 + written;
+}
+
+function writeU32(bytes: Buffer, at: number, value: number): void {
+  bytes[at] = value;
+  bytes[at + 1] = value >>> 8;
+  bytes[at + 2] = value >>> 16;
+  bytes[at + 3] = value >>> 24;
+}
+
+function writeU16(bytes: Buffer, at: number, value: number): void {
+  bytes[at] = value;
+  bytes[at + 1] = value >>> 8;
 }
 
 /** Marks the record ASCII if every string written into it was. */
@@ -129,8 +179,8 @@ function writeHeaderName(bytes: Buffer, at: number, name: string): number {
 function writePrefix(bytes: Buffer, at: number, kind: RecordKind, flags: number, taskId: number): void {
   bytes[at] = kind;
   bytes[at + 1] = flags;
-  bytes.writeUInt16LE(0, at + 2);
-  bytes.writeUInt32LE(taskId >>> 0, at + 4);
+  writeU16(bytes, at + 2, 0);
+  writeU32(bytes, at + 4, taskId);
 }
 
 /** What a pinned worker sends to run a route on the pool. */
@@ -147,15 +197,24 @@ export interface PoolRequest {
   readonly body: Uint8Array;
 }
 
-function requestHeadSize(request: PoolRequest, methodIndex: number, measure: Measure): [size: number, params: number, headers: number] {
+/**
+ * Counts of what the last `requestHeadSize` or `headersSize` call measured. Module variables
+ * rather than a returned tuple: the encoders run once per request and allocate nothing.
+ */
+let measuredParams = 0;
+let measuredHeaders = 0;
+
+/** Encoded size of a REQUEST head; sets `measuredParams` and `measuredHeaders`. */
+function requestHeadSize(request: PoolRequest, methodIndex: number, measure: Measure): number {
   let size = 24 + (methodIndex === LITERAL ? measure(request.method) : 0) + measure(request.path) + measure(request.rawQuery);
   let paramCount = 0;
   for (const name in request.params) {
     size += measure(name) + measure(request.params[name] as string);
     paramCount++;
   }
-  const [headerSize, headerCount] = headersSize(request.headers, measure);
-  return [size + headerSize, paramCount, headerCount];
+  size += headersSize(request.headers, measure);
+  measuredParams = paramCount;
+  return size;
 }
 
 /**
@@ -166,25 +225,27 @@ function requestHeadSize(request: PoolRequest, methodIndex: number, measure: Mea
 export function encodeRequest(ring: RingProducer, request: PoolRequest): number {
   const { method, path, rawQuery, params, headers, body } = request;
   const methodIndex = METHOD_INDEX.get(method) ?? LITERAL;
-  let [head, paramCount, headerCount] = requestHeadSize(request, methodIndex, bound);
-  if (head > ring.maxPayload) [head] = requestHeadSize(request, methodIndex, exact);
+  let head = requestHeadSize(request, methodIndex, bound);
+  if (head > ring.maxPayload) head = requestHeadSize(request, methodIndex, exact);
+  const paramCount = measuredParams;
+  const headerCount = measuredHeaders;
   if (head > ring.maxPayload || paramCount > 255 || headerCount > 0xffff) return TOO_LARGE;
   // Inline only as much body as half the free space holds, so a big body does not make the head
   // wait for half the ring to empty; the rest follows in chunks.
-  const inline = Math.max(0, Math.min(body.byteLength, ring.maxPayload - head, (ring.free >> 1) - head));
+  const inline = body.byteLength === 0 ? 0 : Math.max(0, Math.min(body.byteLength, ring.maxPayload - head, (ring.free >> 1) - head));
   const start = ring.reserve(head + inline);
   if (start < 0) return NO_ROOM;
 
   const bytes = ring.bytes;
   startRecord();
   writePrefix(bytes, start, RecordKind.REQUEST, inline < body.byteLength ? FLAG_MORE : 0, request.taskId);
-  bytes.writeUInt16LE(request.routeId, start + 8);
+  writeU16(bytes, start + 8, request.routeId);
   bytes[start + 10] = methodIndex;
   bytes[start + 11] = paramCount;
-  bytes.writeUInt16LE(headerCount, start + 12);
-  bytes.writeUInt16LE(0, start + 14);
-  bytes.writeUInt32LE(body.byteLength, start + 16);
-  bytes.writeUInt32LE(inline, start + 20);
+  writeU16(bytes, start + 12, headerCount);
+  writeU16(bytes, start + 14, 0);
+  writeU32(bytes, start + 16, body.byteLength);
+  writeU32(bytes, start + 20, inline);
   let at = start + 24;
   if (methodIndex === LITERAL) at = writeString(bytes, at, method);
   at = writeString(bytes, at, path);
@@ -244,10 +305,10 @@ export function encodeCancel(ring: RingProducer, taskId: number): boolean {
 type AnyHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
 
 /**
- * Encoded size of `headers` by `measure`, and how many entries they make. Missing values are
- * left out, here and in `writeHeaders`.
+ * Encoded size of `headers` by `measure`; sets `measuredHeaders` to how many entries they make.
+ * Missing values are left out, here and in `writeHeaders`.
  */
-function headersSize(headers: AnyHeaders, measure: Measure): [size: number, count: number] {
+function headersSize(headers: AnyHeaders, measure: Measure): number {
   let size = 0;
   let count = 0;
   for (const name in headers) {
@@ -261,7 +322,8 @@ function headersSize(headers: AnyHeaders, measure: Measure): [size: number, coun
       count += value.length;
     }
   }
-  return [size, count];
+  measuredHeaders = count;
+  return size;
 }
 
 function writeHeaders(bytes: Buffer, at: number, headers: AnyHeaders): number {
@@ -282,12 +344,15 @@ function writeHeaders(bytes: Buffer, at: number, headers: AnyHeaders): number {
 }
 
 /**
- * Writes a RESPONSE record. A string body is encoded into the record when it fits; otherwise the
- * body's bytes go inline as far as they fit, and the caller sends the rest in chunks from `sent`.
- * Returns NO_ROOM if the ring has no room now, TOO_LARGE if the headers can never fit it.
+ * Writes a RESPONSE record. A string body is encoded into the record when it fits (FLAG_TEXT:
+ * it is decoded as a string again); otherwise the body's bytes go inline as far as they fit.
+ * Returns how many body bytes went inline when the body is complete, a `BodyRest` when the rest
+ * must follow in chunk records, NO_ROOM if the ring has no room now, or TOO_LARGE if the headers
+ * can never fit it.
  */
-export function encodeResponse(ring: RingProducer, taskId: number, outgoing: BufferedOutgoing): { rest: Uint8Array; sent: number } | WriteFailure {
-  let [headerSize, headerCount] = headersSize(outgoing.headers, bound);
+export function encodeResponse(ring: RingProducer, taskId: number, outgoing: BufferedOutgoing): number | BodyRest | WriteFailure {
+  let headerSize = headersSize(outgoing.headers, bound);
+  const headerCount = measuredHeaders;
   const body = outgoing.body;
   const bytes = ring.bytes;
 
@@ -297,13 +362,13 @@ export function encodeResponse(ring: RingProducer, taskId: number, outgoing: Buf
     startRecord();
     const at = writeHeaders(bytes, start + 20, outgoing.headers);
     const written = bytes.write(body, at, 'utf8');
-    writeResponseHead(bytes, start, taskId, 0, outgoing.status, headerCount, written, written);
+    writeResponseHead(bytes, start, taskId, FLAG_TEXT, outgoing.status, headerCount, written, written);
     finishRecord(bytes, start);
     ring.commit(at + written - start);
-    return { rest: EMPTY, sent: written };
+    return written;
   }
 
-  if (20 + headerSize > ring.maxPayload) [headerSize] = headersSize(outgoing.headers, exact);
+  if (20 + headerSize > ring.maxPayload) headerSize = headersSize(outgoing.headers, exact);
   if (20 + headerSize > ring.maxPayload || headerCount > 0xffff) return TOO_LARGE;
   const binary = body === null ? null : typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
   const total = binary === null ? 0 : binary.byteLength;
@@ -316,10 +381,8 @@ export function encodeResponse(ring: RingProducer, taskId: number, outgoing: Buf
   writeResponseHead(bytes, start, taskId, inline < total ? FLAG_MORE : 0, outgoing.status, headerCount, binary === null ? NO_BODY : total, inline);
   finishRecord(bytes, start);
   ring.commit(at + inline - start);
-  return { rest: binary ?? EMPTY, sent: inline };
+  return inline < total ? new BodyRest(taskId, binary as Uint8Array, inline) : inline;
 }
-
-const EMPTY = new Uint8Array(0);
 
 function writeResponseHead(
   bytes: Buffer,
@@ -332,10 +395,10 @@ function writeResponseHead(
   inline: number,
 ): void {
   writePrefix(bytes, start, RecordKind.RESPONSE, flags, taskId);
-  bytes.writeUInt16LE(status, start + 8);
-  bytes.writeUInt16LE(headerCount, start + 10);
-  bytes.writeUInt32LE(bodyLength, start + 12);
-  bytes.writeUInt32LE(inline, start + 16);
+  writeU16(bytes, start + 8, status);
+  writeU16(bytes, start + 10, headerCount);
+  writeU32(bytes, start + 12, bodyLength);
+  writeU32(bytes, start + 16, inline);
 }
 
 /** The faults a pooled isolate reports instead of a response. */
@@ -355,10 +418,11 @@ export function encodeFault(ring: RingProducer, taskId: number, fault: PooledFau
         ? fault.errorId
         : '';
   const debug = fault.kind === 'internal' ? (fault.debug ?? '') : null;
-  let [headerSize, headerCount] = headersSize(headers, bound);
+  let headerSize = headersSize(headers, bound);
+  const headerCount = measuredHeaders;
   let size = 16 + bound(text) + (debug === null ? 0 : bound(debug)) + headerSize;
   if (size > ring.maxPayload) {
-    [headerSize] = headersSize(headers, exact);
+    headerSize = headersSize(headers, exact);
     size = 16 + exact(text) + (debug === null ? 0 : exact(debug)) + headerSize;
   }
   if (size > ring.maxPayload || headerCount > 0xffff) return TOO_LARGE;
@@ -392,21 +456,48 @@ export function recordTaskId(bytes: Buffer, offset: number): number {
   return bytes.readUInt32LE(offset + 4);
 }
 
-/** A cursor over one record while it is decoded. */
-class Reader {
-  readonly bytes: Buffer;
-  at: number;
-  /** For an ASCII record: its string area [base, end) as one latin1 string; else null. */
-  readonly #text: string | null;
-  readonly #base: number;
+const NO_BYTES = Buffer.alloc(0);
 
-  /** Reads a record whose strings lie in [at, end). */
-  constructor(bytes: Buffer, at: number, end: number, flags: number) {
+/** Reads a u32 from a latin1 string, whose characters are the record's bytes one for one. */
+function textU32(text: string, at: number): number {
+  return (text.charCodeAt(at) | (text.charCodeAt(at + 1) << 8) | (text.charCodeAt(at + 2) << 16) | (text.charCodeAt(at + 3) << 24)) >>> 0;
+}
+
+/** Adds one header entry; repeated names become arrays, in order. */
+function addHeader(headers: Record<string, string | string[]>, name: string, value: string): void {
+  const existing = headers[name];
+  if (existing === undefined) headers[name] = value;
+  else if (typeof existing === 'string') headers[name] = [existing, value];
+  else existing.push(value);
+}
+
+/**
+ * Per HEADER_NAMES index, the value that header had in the last response decoded, reused when the
+ * next one's bytes are the same (`content-type: application/json; charset=utf-8` on every answer
+ * of a route): the pinned side then makes no string for it. Values up to INTERN_LIMIT bytes.
+ */
+const internedValues: Array<string | undefined> = HEADER_NAMES.map(() => undefined);
+const INTERN_LIMIT = 128;
+
+/**
+ * A cursor over one record's strings while it is decoded. There is one, `reader`, reset for each
+ * record: decoding is synchronous and never nested, and a cursor per record would be garbage.
+ */
+class Reader {
+  bytes: Buffer = NO_BYTES;
+  at = 0;
+  /** For an ASCII record read whole: its string area [base, end) as one latin1 string; else null. */
+  text: string | null = null;
+  base = 0;
+
+  /** Starts on a record whose strings lie in [at, end); `whole`: an ASCII record becomes one string first. */
+  reset(bytes: Buffer, at: number, end: number, flags: number, whole: boolean): this {
     this.bytes = bytes;
     this.at = at;
-    this.#base = at;
+    this.base = at;
     // Latin-1 and UTF-8 agree on ASCII, and latin1 maps byte offsets to string offsets 1:1.
-    this.#text = (flags & FLAG_ASCII) !== 0 && end > at ? bytes.toString('latin1', at, end) : null;
+    this.text = whole && (flags & FLAG_ASCII) !== 0 && end > at ? bytes.toString('latin1', at, end) : null;
+    return this;
   }
 
   string(): string {
@@ -414,46 +505,152 @@ class Reader {
     const start = this.at + 4;
     this.at = start + length;
     if (length === 0) return '';
-    if (this.#text !== null) return this.#text.substring(start - this.#base, this.at - this.#base);
+    if (this.text !== null) return this.text.substring(start - this.base, this.at - this.base);
     return this.bytes.toString('utf8', start, this.at);
   }
-  headerName(): string {
+  headerName(): number | string {
     const index = this.bytes[this.at++] as number;
-    return index === LITERAL ? this.string() : (HEADER_NAMES[index] as string);
+    return index === LITERAL ? this.string() : index;
   }
-  /** Reads `count` headers into a null-prototype object; repeated names become arrays. */
+  /** Reads `count` headers into an object that inherits nothing; repeated names become arrays. */
   headers(count: number): Record<string, string | string[]> {
-    const headers: Record<string, string | string[]> = Object.create(null);
+    const headers = emptyRecord<string | string[]>();
     for (let i = 0; i < count; i++) {
       const name = this.headerName();
-      const value = this.string();
-      const existing = headers[name];
-      if (existing === undefined) headers[name] = value;
-      else if (typeof existing === 'string') headers[name] = [existing, value];
-      else existing.push(value);
+      if (typeof name === 'string') addHeader(headers, name, this.string());
+      else addHeader(headers, HEADER_NAMES[name] as string, this.#tableValue(name));
+    }
+    return headers;
+  }
+  /** The value of a header named from the table, reused from the last one when its bytes match. */
+  #tableValue(index: number): string {
+    const bytes = this.bytes;
+    const length = bytes.readUInt32LE(this.at);
+    const start = this.at + 4;
+    const known = internedValues[index];
+    if (known !== undefined && known.length === length) {
+      let same = true;
+      for (let k = 0; k < length; k++) {
+        if (bytes[start + k] !== known.charCodeAt(k)) {
+          same = false;
+          break;
+        }
+      }
+      if (same) {
+        this.at = start + length;
+        return known;
+      }
+    }
+    const value = this.string();
+    if (length <= INTERN_LIMIT && value.length === length) internedValues[index] = value;
+    return value;
+  }
+}
+
+const reader = new Reader();
+
+/**
+ * The headers of an ASCII request record, kept as the latin1 string of its string area and
+ * decoded only if the handler reads them. A string, not a view of ring memory: the ring's bytes
+ * are overwritten once the record is taken, and a handler may keep `req` after it returns.
+ */
+class RecordHeaders extends HeaderSource {
+  readonly #text: string;
+  readonly #at: number;
+  readonly #count: number;
+
+  constructor(text: string, at: number, count: number) {
+    super();
+    this.#text = text;
+    this.#at = at;
+    this.#count = count;
+  }
+
+  decode(): IncomingHeaders {
+    const text = this.#text;
+    const headers = emptyRecord<string | string[]>();
+    let at = this.#at;
+    for (let i = 0; i < this.#count; i++) {
+      const index = text.charCodeAt(at++);
+      let name: string;
+      if (index === LITERAL) {
+        const length = textU32(text, at);
+        name = text.substring(at + 4, at + 4 + length);
+        at += 4 + length;
+      } else {
+        name = HEADER_NAMES[index] as string;
+      }
+      const length = textU32(text, at);
+      addHeader(headers, name, length === 0 ? '' : text.substring(at + 4, at + 4 + length));
+      at += 4 + length;
     }
     return headers;
   }
 }
 
-/** A decoded REQUEST head. `body` has room for the whole body; `received` bytes are filled. */
-export interface DecodedRequest {
+/** Headers decoded with the record (not ASCII: they cannot wait for the ring's bytes). */
+class DecodedHeaders extends HeaderSource {
+  readonly #headers: IncomingHeaders;
+  constructor(headers: IncomingHeaders) {
+    super();
+    this.#headers = headers;
+  }
+  decode(): IncomingHeaders {
+    return this.#headers;
+  }
+}
+
+/**
+ * A decoded REQUEST head. What routing and the handler's `req` need at once — route, method,
+ * path, query string, params — is decoded with the record; the headers wait in `headerSource`
+ * until first read. `body` has room for the whole body; `received` bytes are filled.
+ */
+export class DecodedRequest {
   readonly taskId: number;
   readonly routeId: number;
   readonly method: string;
   readonly path: string;
   readonly rawQuery: string;
   readonly params: Record<string, string>;
-  readonly headers: Record<string, string | string[]>;
+  /** The headers, decoded on the first `decode()`; give this to `Request`, not `headers`. */
+  readonly headerSource: HeaderSource;
   readonly body: Buffer;
   received: number;
   /** Whether body chunk records follow. */
   readonly more: boolean;
+  #headers: IncomingHeaders | null = null;
+
+  constructor(
+    taskId: number,
+    routeId: number,
+    method: string,
+    path: string,
+    rawQuery: string,
+    params: Record<string, string>,
+    headerSource: HeaderSource,
+    body: Buffer,
+    received: number,
+    more: boolean,
+  ) {
+    this.taskId = taskId;
+    this.routeId = routeId;
+    this.method = method;
+    this.path = path;
+    this.rawQuery = rawQuery;
+    this.params = params;
+    this.headerSource = headerSource;
+    this.body = body;
+    this.received = received;
+    this.more = more;
+  }
+
+  /** The headers, decoded now if they were not yet. */
+  get headers(): IncomingHeaders {
+    return (this.#headers ??= this.headerSource.decode());
+  }
 }
 
 /** Copies the body bytes of a record into a fresh buffer sized for the whole body. */
-const NO_BYTES = Buffer.alloc(0);
-
 function bodyBuffer(bytes: Buffer, at: number, total: number, inline: number): Buffer {
   if (total === 0) return NO_BYTES;
   const body = Buffer.allocUnsafe(total);
@@ -461,7 +658,7 @@ function bodyBuffer(bytes: Buffer, at: number, total: number, inline: number): B
   return body;
 }
 
-/** Decodes the REQUEST record at `offset`, `length` bytes long. */
+/** Decodes the REQUEST record at `offset`, `length` bytes long; its headers only on first use. */
 export function decodeRequest(bytes: Buffer, offset: number, length: number): DecodedRequest {
   const routeId = bytes.readUInt16LE(offset + 8);
   const methodIndex = bytes[offset + 10] as number;
@@ -469,36 +666,47 @@ export function decodeRequest(bytes: Buffer, offset: number, length: number): De
   const headerCount = bytes.readUInt16LE(offset + 12);
   const bodyLength = bytes.readUInt32LE(offset + 16);
   const inline = bytes.readUInt32LE(offset + 20);
-  const reader = new Reader(bytes, offset + 24, offset + length - inline, recordFlags(bytes, offset));
+  const flags = recordFlags(bytes, offset);
+  reader.reset(bytes, offset + 24, offset + length - inline, flags, true);
   const method = methodIndex === LITERAL ? reader.string() : (METHODS[methodIndex] as string);
   const path = reader.string();
   const rawQuery = reader.string();
-  const params: Record<string, string> = Object.create(null);
+  const params = emptyRecord<string>();
   for (let i = 0; i < paramCount; i++) {
     const name = reader.string();
     params[name] = reader.string();
   }
-  const headers = reader.headers(headerCount);
-  return {
-    taskId: recordTaskId(bytes, offset),
+  let headers: HeaderSource;
+  if (reader.text !== null) {
+    headers = new RecordHeaders(reader.text, reader.at - reader.base, headerCount);
+    // Skip the header area: its end is where the inline body starts.
+    reader.at = offset + length - inline;
+  } else {
+    headers = new DecodedHeaders(reader.headers(headerCount));
+  }
+  return new DecodedRequest(
+    recordTaskId(bytes, offset),
     routeId,
     method,
     path,
     rawQuery,
     params,
     headers,
-    body: bodyBuffer(bytes, reader.at, bodyLength, inline),
-    received: inline,
-    more: (recordFlags(bytes, offset) & FLAG_MORE) !== 0,
-  };
+    bodyBuffer(bytes, reader.at, bodyLength, inline),
+    inline,
+    (flags & FLAG_MORE) !== 0,
+  );
 }
 
-/** A decoded RESPONSE head; `body` is null for a response without one. */
-export interface DecodedResponse {
+/**
+ * A decoded RESPONSE head, which is also the `Outgoing` the pinned worker sends: `body` is a
+ * string for a string body carried whole (FLAG_TEXT), bytes otherwise, null for none.
+ */
+export interface DecodedResponse extends BufferedOutgoing {
   readonly taskId: number;
   readonly status: number;
   readonly headers: Record<string, string | string[]>;
-  readonly body: Buffer | null;
+  readonly body: Buffer | string | null;
   received: number;
   readonly more: boolean;
 }
@@ -509,16 +717,18 @@ export function decodeResponse(bytes: Buffer, offset: number, length: number): D
   const headerCount = bytes.readUInt16LE(offset + 10);
   const bodyLength = bytes.readUInt32LE(offset + 12);
   const inline = bytes.readUInt32LE(offset + 16);
-  const reader = new Reader(bytes, offset + 20, offset + length - inline, recordFlags(bytes, offset));
+  const flags = recordFlags(bytes, offset);
+  reader.reset(bytes, offset + 20, offset + length - inline, flags, false);
   const headers = reader.headers(headerCount);
-  return {
-    taskId: recordTaskId(bytes, offset),
-    status,
-    headers,
-    body: bodyLength === NO_BODY ? null : bodyBuffer(bytes, reader.at, bodyLength, inline),
-    received: inline,
-    more: (recordFlags(bytes, offset) & FLAG_MORE) !== 0,
-  };
+  const body =
+    bodyLength === NO_BODY
+      ? null
+      : (flags & FLAG_TEXT) !== 0
+        ? inline === 0
+          ? ''
+          : bytes.toString('utf8', reader.at, reader.at + inline)
+        : bodyBuffer(bytes, reader.at, bodyLength, inline);
+  return { taskId: recordTaskId(bytes, offset), status, headers, body, received: inline, more: (flags & FLAG_MORE) !== 0 };
 }
 
 /** Appends a chunk record's bytes to `target` at `received`; returns the new `received`. */
@@ -535,7 +745,7 @@ export function decodeFault(bytes: Buffer, offset: number, length: number): Pool
   const status = bytes.readUInt16LE(offset + 10);
   const code = ERROR_CODES[bytes.readUInt16LE(offset + 12)] ?? ErrorCode.HANDLER;
   const headerCount = bytes.readUInt16LE(offset + 14);
-  const reader = new Reader(bytes, offset + 16, offset + length, recordFlags(bytes, offset));
+  reader.reset(bytes, offset + 16, offset + length, recordFlags(bytes, offset), true);
   const text = reader.string();
   const debug = kind === FAULT_KIND.internal ? reader.string() : '';
   const headers = reader.headers(headerCount);

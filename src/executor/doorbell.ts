@@ -68,13 +68,24 @@ export class Doorbell {
     });
   }
 
+  /**
+   * Blocks this thread until a producer rings or `timeoutMs` passes; returns whether it was
+   * rung. Only for a thread with nothing else to run: its event loop stands still meanwhile.
+   */
+  block(timeoutMs: number): boolean {
+    const result = Atomics.wait(this.#state, this.#index, PARKED, timeoutMs);
+    Atomics.store(this.#state, this.#index, AWAKE);
+    return result !== 'timed-out';
+  }
+
   // ── producer side ──
 
   /** Wakes the consumer if it is parked. Call after committing a record. */
   ring(): void {
     if (Atomics.load(this.#state, this.#index) !== PARKED) return;
     if (Atomics.compareExchange(this.#state, this.#index, PARKED, AWAKE) === PARKED) {
-      Atomics.notify(this.#state, this.#index, 1);
+      // Every waiter: the consumer may have a `block()` and an older `wait()` on the word at once.
+      Atomics.notify(this.#state, this.#index);
     }
   }
 }

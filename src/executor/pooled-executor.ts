@@ -39,7 +39,7 @@ import {
 import { Doorbell } from './doorbell.ts';
 import type { IsolateState } from './isolate-state.ts';
 import type { RingProducer } from './ring.ts';
-import { BodyRest, RingEndpoint, type Written } from './ring-endpoint.ts';
+import { RingEndpoint, type Written } from './ring-endpoint.ts';
 import type { PooledIsolateData, RingPair } from './topology.ts';
 
 /** A task this isolate has accepted: queued for a task slot, or running in one. */
@@ -99,9 +99,11 @@ export class PooledExecutor {
         doorbell: new Doorbell(data.doorbells, data.pinnedCount + data.index),
         peerDoorbells: data.rings.map((_, i) => new Doorbell(data.doorbells, i)),
         bodyKind: RecordKind.RESPONSE_BODY,
-        pollWindowMs: data.pollWindowMs,
+        spinCapUs: data.spinCapUs,
+        waitBy: 'idle',
         // Requests come in bursts: look again next turn before paying for a park and a wake-up.
         rescanAfterRead: true,
+        ringOncePerTurn: false,
       },
       {
         write: (ring, answer) => this.#write(ring, answer),
@@ -109,6 +111,8 @@ export class PooledExecutor {
         wantsBody: () => true,
         // Requests may come at any time: the loop never stops.
         expectsRecords: () => true,
+        // No handler running or waiting: nothing but the rings needs this thread.
+        idle: () => this.#running.size === 0 && this.#waiting.length === 0,
       },
     );
     data.rings.forEach((pair, i) => this.#endpoint.connect(i, pair.response, pair.request));
@@ -228,7 +232,7 @@ export class PooledExecutor {
       request.path,
       request.rawQuery,
       request.params,
-      request.headers,
+      request.headerSource,
       request.body,
       request.body.byteLength,
       this.#isolate,
@@ -300,7 +304,7 @@ export class PooledExecutor {
     const written = encodeResponse(ring, taskId, result.value);
     if (written === NO_ROOM) return false;
     if (written === TOO_LARGE) return encodeFault(ring, taskId, this.#tooLarge(taskId, 'a response whose headers')) === 0;
-    return written.sent < written.rest.byteLength ? new BodyRest(taskId, written.rest, written.sent) : true;
+    return typeof written === 'number' ? true : written;
   }
 
   /** A 500 for an answer that can never fit a ring record, logged under its error id. */

@@ -14,7 +14,8 @@
  * and the start of the body; the rest (a `BodyRest`) takes the item's place at the front of the
  * outbox and goes out as chunk records, as many as fit at a time. Nothing is ever reordered: a
  * task's chunks follow its head, and what was queued after it follows its chunks. After
- * committing records the writer rings the peer's doorbell (doorbell.ts: a load, and a notify only
+ * committing records the writer publishes them (one store of the ring's tail for all of
+ * them) and rings the peer's doorbell (doorbell.ts: a load, and a notify only
  * when the peer is parked). A consumer does not ring when it frees space, so writes blocked on a
  * full ring are retried on a short timer, `FULL_RING_RETRY_MS`.
  *
@@ -33,26 +34,13 @@
  */
 
 import { performance } from 'node:perf_hooks';
-import { encodeBodyChunk, type RecordKind } from './codec.ts';
+import { BodyRest, encodeBodyChunk, type RecordKind } from './codec.ts';
 import type { Doorbell } from './doorbell.ts';
 import { RingConsumer, RingProducer } from './ring.ts';
+import { SpinWindow, spinUntil } from './spin.ts';
 
 /** How long to wait before retrying writes into a full ring, in ms. */
 export const FULL_RING_RETRY_MS = 1;
-
-/** What is left of a task's body after the record that carried its head: it follows as chunk records. */
-export class BodyRest {
-  readonly taskId: number;
-  readonly body: Uint8Array;
-  /** Where the next chunk starts. */
-  offset: number;
-
-  constructor(taskId: number, body: Uint8Array, offset: number) {
-    this.taskId = taskId;
-    this.body = body;
-    this.offset = offset;
-  }
-}
 
 /**
  * What writing one item did: `false`, no room now (it stays queued, and is retried); `true`, it
@@ -70,6 +58,8 @@ export interface EndpointOwner<Item> {
   wantsBody(taskId: number): boolean;
   /** Whether records are expected: while not, and no write is blocked, the loop stops. */
   expectsRecords(): boolean;
+  /** Whether the thread has nothing to do but wait for records (it may then spin or block on them). */
+  idle(): boolean;
 }
 
 export interface EndpointOptions {
@@ -79,11 +69,37 @@ export interface EndpointOptions {
   readonly peerDoorbells: readonly Doorbell[];
   /** The record kind of a body chunk in the outgoing direction. */
   readonly bodyKind: typeof RecordKind.REQUEST_BODY | typeof RecordKind.RESPONSE_BODY;
-  /** How long to keep going round by event-loop turns after the last record read before parking, in ms. */
-  readonly pollWindowMs: number;
+  /** The longest time to keep looking for records before parking, in µs (spin.ts); 0 parks at once. */
+  readonly spinCapUs: number;
+  /**
+   * How this end looks for records before it parks, and what its window follows (spin.ts):
+   * `turns`: once per event-loop turn, for about twice the recent wait from a send to an
+   * answer (a pinned worker, whose loop serves connections meanwhile); `idle`: while the owner
+   * is idle, spin on the rings for about twice the recent gap between records, then block the
+   * thread on the doorbell for up to BLOCK_MS at a time while records came in the last
+   * RECENT_MS (a pooled isolate, which has nothing else to run then).
+   */
+  readonly waitBy: 'turns' | 'idle';
   /** Go round again after a step that read records instead of parking (more are likely to follow). */
   readonly rescanAfterRead: boolean;
+  /**
+   * Ring a peer's doorbell at most once per event-loop turn: what is written during a turn is
+   * published at once (a peer that is awake sees it), and a parked peer is rung on the loop's
+   * next step, once for all of it. `Atomics.notify` costs the ringing thread a system call.
+   */
+  readonly ringOncePerTurn: boolean;
 }
+
+/**
+ * An idle pooled isolate blocks its thread on the doorbell (`Atomics.wait`) for at most this
+ * long at a time, in ms, then lets its event loop turn (timers, the heartbeat, the supervisor's
+ * messages). A thread blocked in `Atomics.wait` resumes within a few µs of `Atomics.notify`;
+ * one parked with `Atomics.waitAsync` only once its event loop has been woken and has run the
+ * promise's reaction, which measured several times longer.
+ */
+export const BLOCK_MS = 1;
+/** It blocks that way only while records came in the last RECENT_MS; after that it parks with waitAsync and costs nothing. */
+export const RECENT_MS = 50;
 
 /** The rings between this thread and one peer. */
 interface Lane<Item> {
@@ -98,8 +114,13 @@ export class RingEndpoint<Item extends object> {
   readonly #doorbell: Doorbell;
   readonly #peerDoorbells: readonly Doorbell[];
   readonly #bodyKind: EndpointOptions['bodyKind'];
-  readonly #pollWindowMs: number;
+  readonly #window: SpinWindow;
+  readonly #waitBy: EndpointOptions['waitBy'];
   readonly #rescanAfterRead: boolean;
+  readonly #ringOncePerTurn: boolean;
+  /** Peers whose doorbell is to be rung on the next step (ringOncePerTurn). */
+  readonly #ringDue: boolean[];
+  #anyRingDue = false;
   /** By peer index; null while the peer has no rings (a pooled isolate being replaced). */
   readonly #lanes: Array<Lane<Item> | null>;
 
@@ -111,8 +132,9 @@ export class RingEndpoint<Item extends object> {
   #waiting = false;
   /** The retry timer for blocked writes (at most one at a time). */
   #retryTimer: NodeJS.Timeout | null = null;
-  /** When a record was last read (performance.now()), for the polling window. */
+  /** When a record was last read, and last sent (performance.now()), for the spin window. */
   #lastRead = 0;
+  #lastSend = 0;
   /** The peer whose ring `readRecords` is reading, for `#visit`. */
   #reading = 0;
 
@@ -121,8 +143,11 @@ export class RingEndpoint<Item extends object> {
     this.#doorbell = options.doorbell;
     this.#peerDoorbells = options.peerDoorbells;
     this.#bodyKind = options.bodyKind;
-    this.#pollWindowMs = options.pollWindowMs;
+    this.#window = new SpinWindow(options.spinCapUs);
+    this.#waitBy = options.waitBy;
     this.#rescanAfterRead = options.rescanAfterRead;
+    this.#ringOncePerTurn = options.ringOncePerTurn;
+    this.#ringDue = options.peerDoorbells.map(() => false);
     this.#lanes = options.peerDoorbells.map(() => null);
   }
 
@@ -143,6 +168,7 @@ export class RingEndpoint<Item extends object> {
   /** Writes `item` to peer `peer` (which must be connected) now, or queues it behind what waits for room. */
   send(peer: number, item: Item): void {
     const lane = this.#lanes[peer] as Lane<Item>;
+    this.#lastSend = performance.now();
     if (lane.outbox.length > 0) {
       lane.outbox.push(item);
       this.schedule();
@@ -154,7 +180,7 @@ export class RingEndpoint<Item extends object> {
       this.schedule();
       return;
     }
-    (this.#peerDoorbells[peer] as Doorbell).ring();
+    this.#announce(peer, lane);
     if (written === true) return;
     // As much of the body as fits goes now; what does not waits in the outbox.
     lane.outbox.push(written);
@@ -221,8 +247,32 @@ export class RingEndpoint<Item extends object> {
       else outbox[0] = written;
     }
     // Whatever was committed is announced, even if the queue is blocked behind it.
-    if (wrote) (this.#peerDoorbells[peer] as Doorbell).ring();
+    if (wrote) this.#announce(peer, lane);
     return blocked;
+  }
+
+  /** Publishes what was committed to `peer`'s ring (one store for all of it), and rings its doorbell. */
+  #announce(peer: number, lane: Lane<Item>): void {
+    if (!lane.producer.publish()) return;
+    if (!this.#ringOncePerTurn || this.#stopped) {
+      (this.#peerDoorbells[peer] as Doorbell).ring();
+      return;
+    }
+    this.#ringDue[peer] = true;
+    this.#anyRingDue = true;
+    this.schedule();
+  }
+
+  /** Rings every doorbell that `#announce` left for this step. */
+  #ringDuePeers(): void {
+    if (!this.#anyRingDue) return;
+    this.#anyRingDue = false;
+    const due = this.#ringDue;
+    for (let peer = 0; peer < due.length; peer++) {
+      if (!due[peer]) continue;
+      due[peer] = false;
+      (this.#peerDoorbells[peer] as Doorbell).ring();
+    }
   }
 
   /** Writes as many chunks of `rest` as fit; returns whether the body is now complete. */
@@ -258,6 +308,19 @@ export class RingEndpoint<Item extends object> {
   hasRecords(): boolean {
     for (const lane of this.#lanes) if (lane !== null && lane.consumer.hasRecords()) return true;
     return false;
+  }
+
+  readonly #hasRecords = (): boolean => this.hasRecords();
+
+  /** Records were read at `now`: one sample for the spin window, of the kind this end follows. */
+  #noteRead(now: number): void {
+    if (this.#waitBy === 'turns') {
+      // The first answer since the last send: how long answers take now.
+      if (this.#lastSend > this.#lastRead) this.#window.sample(now - this.#lastSend);
+    } else {
+      this.#window.sample(now - this.#lastRead);
+    }
+    this.#lastRead = now;
   }
 
   // ── the loop ──
@@ -298,17 +361,31 @@ export class RingEndpoint<Item extends object> {
    * or a doorbell wait on a PARKED word (with a retry timer as well while writes are blocked).
    */
   #step(): void {
+    this.#ringDuePeers();
     const read = this.readRecords();
     const blocked = this.flush();
     const now = performance.now();
-    if (read > 0) this.#lastRead = now;
+    if (read > 0) this.#noteRead(now);
     if (!blocked && !this.#owner.expectsRecords()) {
       this.#stopped = true;
       return;
     }
-    if ((read > 0 && this.#rescanAfterRead) || now - this.#lastRead < this.#pollWindowMs) {
+    if (read > 0 && this.#rescanAfterRead) {
       this.schedule();
       return;
+    }
+    // Keep looking for a while before parking (spin.ts).
+    const since = Math.max(this.#lastRead, this.#lastSend);
+    const window = this.#window.ms;
+    if (window > 0 && now - since < window) {
+      if (this.#waitBy === 'turns') {
+        this.schedule();
+        return;
+      }
+      if (this.#owner.idle() && spinUntil(since + window, this.#hasRecords)) {
+        this.#step();
+        return;
+      }
     }
     this.#doorbell.park();
     // Re-check after announcing the park: a producer that committed before it saw PARKED did
@@ -316,6 +393,12 @@ export class RingEndpoint<Item extends object> {
     if (this.hasRecords()) {
       this.#doorbell.unpark();
       this.schedule();
+      return;
+    }
+    if (this.#waitBy === 'idle' && !blocked && this.#owner.idle() && now - this.#lastRead < RECENT_MS) {
+      // Block the thread itself: woken within µs by a ring, or after BLOCK_MS to let the loop turn.
+      if (this.#doorbell.block(BLOCK_MS)) this.#step();
+      else this.schedule();
       return;
     }
     // A wait left from an earlier park (the loop found work after it, or was stepped by the

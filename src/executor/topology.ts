@@ -111,8 +111,8 @@ export interface PoolLinkData {
   readonly slots: readonly number[];
   /** Tasks each pooled isolate may queue beyond its task slots. */
   readonly queueLimit: number;
-  /** How long to keep polling after the last answer before parking, in ms (the `poolPoll` option, which is in µs). */
-  readonly pollWindowMs: number;
+  /** The longest look for answers before parking, in µs (spin.ts: `poolPoll`, or 0 with fewer cores than isolates). */
+  readonly spinCapUs: number;
 }
 
 /** What a pooled isolate needs. */
@@ -134,8 +134,8 @@ export interface PooledIsolateData {
   readonly handlerTimeout: number;
   /** Put handler errors' messages in 500 responses (development only). */
   readonly exposeErrors: boolean;
-  /** How long to keep polling after the last request before parking, in ms (the `poolPoll` option, which is in µs). */
-  readonly pollWindowMs: number;
+  /** The longest spin for requests before parking, in µs (spin.ts: `poolPoll`, or 0 with fewer cores than isolates). */
+  readonly spinCapUs: number;
 }
 
 /** Splits `slots` task slots over `isolates` isolates as evenly as possible. */

@@ -15,6 +15,7 @@
  * generation.
  */
 
+import os from 'node:os';
 import type { RouteInfo } from '../app/app.ts';
 import type { ResolvedOptions } from '../config/options.ts';
 import { describeThrown } from '../core/describe.ts';
@@ -22,6 +23,7 @@ import type { Logger } from '../core/log.ts';
 import { ok, type Result } from '../core/result.ts';
 import { IsolateState } from '../executor/isolate-state.ts';
 import type { FromPooled, ToPooled } from '../executor/messages.ts';
+import { spinCapFor } from '../executor/spin.ts';
 import { PoolTopology, slotsPerIsolate, type PoolLinkData, type PooledIsolateData, type RingPair } from '../executor/topology.ts';
 import { Seat, type Loss } from './seat.ts';
 import { routeMismatch, sameRoutes, startWatchdog, type StartError } from './worker-lifecycle.ts';
@@ -55,6 +57,8 @@ export class PoolSupervisor {
   readonly #seats: PooledSeat[];
   /** Task slots of each isolate (N split over M). */
   readonly taskSlots: readonly number[];
+  /** The longest spin before parking, for every isolate on the rings (executor/spin.ts), µs. */
+  readonly spinCapUs: number;
   /** Every ring, doorbell and state word of the pool. */
   readonly #topology: PoolTopology;
   readonly #state: IsolateState;
@@ -71,6 +75,7 @@ export class PoolSupervisor {
     this.#events = events;
     const isolates = options.pooledIsolates;
     this.taskSlots = slotsPerIsolate(options.pooledWorkers, isolates);
+    this.spinCapUs = spinCapFor(options.poolPoll, os.availableParallelism(), pinnedCount + isolates);
     this.#topology = new PoolTopology(pinnedCount, isolates, options.poolRingSize);
     this.#state = new IsolateState(this.#topology.state, this.#topology.epoch);
     this.#seats = Array.from({ length: isolates }, (_, index) => new PooledSeat(index, `pooled isolate ${index}`));
@@ -101,7 +106,7 @@ export class PoolSupervisor {
       epoch: topology.epoch,
       slots: this.taskSlots,
       queueLimit: this.#options.poolQueueLimit,
-      pollWindowMs: this.#options.poolPoll / 1000,
+      spinCapUs: this.spinCapUs,
     };
   }
 
@@ -181,7 +186,7 @@ export class PoolSupervisor {
       queueLimit: this.#options.poolQueueLimit,
       handlerTimeout: this.#options.handlerTimeout,
       exposeErrors: this.#options.exposeErrors,
-      pollWindowMs: this.#options.poolPoll / 1000,
+      spinCapUs: this.spinCapUs,
     };
     const limit = this.#options.poolMemoryLimit;
     const options = {

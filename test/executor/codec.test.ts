@@ -14,6 +14,7 @@ import fc from 'fast-check';
 import type { IncomingHeaders } from '../../src/app/request.ts';
 import type { BufferedOutgoing } from '../../src/app/response.ts';
 import { ErrorCode } from '../../src/core/errors.ts';
+import { emptyRecord } from '../../src/core/record.ts';
 import {
   decodeBodyChunk,
   decodeFault,
@@ -27,6 +28,7 @@ import {
   ERROR_CODES,
   FLAG_ASCII,
   FLAG_MORE,
+  FLAG_TEXT,
   HEADER_NAMES,
   METHODS,
   NO_ROOM,
@@ -67,7 +69,8 @@ class Receiver {
     assert.ok(length >= 8, 'every record has the 8-byte prefix');
     assert.equal(bytes.readUInt16LE(offset + 2), 0, 'reserved prefix bytes are zero');
     const more = (flags & FLAG_MORE) !== 0;
-    assert.equal(flags & ~(FLAG_MORE | FLAG_ASCII), 0, 'only known flags are set');
+    assert.equal(flags & ~(FLAG_MORE | FLAG_ASCII | (kind === RecordKind.RESPONSE ? FLAG_TEXT : 0)), 0, 'only known flags are set');
+    if ((flags & FLAG_TEXT) !== 0) assert.equal(more, false, 'a text body is carried whole');
     switch (kind) {
       case RecordKind.REQUEST: {
         assert.equal(this.requests.has(taskId), false, `one REQUEST head for task ${taskId}`);
@@ -91,7 +94,7 @@ class Receiver {
         const assembly = kind === RecordKind.REQUEST_BODY ? this.requests.get(taskId) : this.responses.get(taskId);
         assert.ok(assembly !== undefined && !assembly.complete, `a body chunk for task ${taskId} comes after its head and before its last chunk`);
         const target = assembly.head.body;
-        assert.ok(target !== null);
+        assert.ok(target instanceof Buffer, 'a body that arrives in chunks is bytes');
         assembly.head.received = decodeBodyChunk(bytes, offset, length, target, assembly.head.received);
         assembly.chunks++;
         assembly.complete = !more;
@@ -132,12 +135,14 @@ class Link {
     for (;;) {
       const result = write();
       if (!refused(result)) return result;
+      this.producer.publish();
       assert.ok(this.consumer.hasRecords(), 'the encoder refused an empty ring');
       this.consumer.take(this.receiver.visit, this.batch);
     }
   }
 
   flush(): void {
+    this.producer.publish();
     this.consumer.take(this.receiver.visit);
     assert.equal(this.consumer.hasRecords(), false);
   }
@@ -190,10 +195,9 @@ function sendResponses(link: Link, responses: ReadonlyArray<{ taskId: number; ou
       () => encodeResponse(link.producer, taskId, outgoing),
       (r) => r === NO_ROOM,
     );
-    assert.ok(typeof result === 'object', `encodeResponse gave ${String(result)}`);
-    // A string body encoded in place comes back as `rest` empty; otherwise `rest` is the whole body.
-    if (result.rest.byteLength > 0) assert.ok(result.sent <= result.rest.byteLength);
-    streams.push({ taskId, kind: RecordKind.RESPONSE_BODY, body: result.rest, offset: result.sent });
+    // A body sent whole comes back as the count of its bytes inline; otherwise as what is left of it.
+    assert.ok(typeof result === 'number' ? result >= 0 : result.offset < result.body.byteLength, `encodeResponse gave ${String(result)}`);
+    if (typeof result !== 'number') streams.push({ taskId, kind: RecordKind.RESPONSE_BODY, body: result.body, offset: result.offset });
     stepStreams(link, streams);
   }
   finishStreams(link, streams);
@@ -221,7 +225,7 @@ function headerEntries(headers: Readonly<Record<string, string | readonly string
 
 /** The decoded shape: a null-prototype object, one value as a string, repeated ones as an array. */
 function decodedHeaders(headers: Readonly<Record<string, string | readonly string[] | undefined>>): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = Object.create(null);
+  const out = emptyRecord<string | string[]>();
   for (const [name, raw] of headerEntries(headers)) {
     const value = viaUtf8(raw);
     const existing = out[name];
@@ -250,8 +254,8 @@ function requestHeadSize(request: PoolRequest): number {
   return size + headersSize(request.headers);
 }
 
-function expectedRequest(request: PoolRequest): Omit<DecodedRequest, 'received' | 'more'> {
-  const params: Record<string, string> = Object.create(null);
+function expectedRequest(request: PoolRequest): Omit<DecodedRequest, 'received' | 'more' | 'headerSource'> {
+  const params = emptyRecord<string>();
   for (const name in request.params) params[name] = viaUtf8(request.params[name] as string);
   return {
     taskId: request.taskId,
@@ -295,6 +299,19 @@ function assertSameBody(actual: Buffer | null, expected: Buffer | null, what: st
   assert.equal(at, -1, `${what}: body differs from byte ${at}`);
 }
 
+/**
+ * A response body that was a string and fit its record may arrive as a string (FLAG_TEXT),
+ * anything else arrives as bytes; either way its UTF-8 bytes are the ones sent.
+ */
+function assertSameResponseBody(actual: Buffer | string | null, sent: BufferedOutgoing['body'], expected: Buffer | null, inline: boolean, what: string): void {
+  if (typeof actual === 'string') {
+    assert.ok(typeof sent === 'string' && inline, `${what}: only a string body carried whole arrives as a string`);
+    assertSameBody(Buffer.from(actual, 'utf8'), expected, what);
+    return;
+  }
+  assertSameBody(actual, expected, what);
+}
+
 function checkRequests(link: Link, requests: readonly PoolRequest[]): void {
   assert.equal(link.receiver.requests.size, requests.length);
   for (const request of requests) {
@@ -323,7 +340,7 @@ function checkResponses(link: Link, responses: ReadonlyArray<{ taskId: number; o
     assert.equal(assembly.recordLength, 20 + headersSize(outgoing.headers) + assembly.inline, 'head record length');
     const { status, headers, body } = assembly.head;
     assert.deepEqual({ taskId: assembly.head.taskId, status, headers }, { taskId, status: outgoing.status, headers: decodedHeaders(outgoing.headers) });
-    assertSameBody(body, expectedBody, `response ${taskId}`);
+    assertSameResponseBody(body, outgoing.body, expectedBody, assembly.chunks === 0, `response ${taskId}`);
   }
 }
 
@@ -583,14 +600,21 @@ describe('requests', () => {
     });
     assert.equal(decoded.path, '/café/𝄞/日本');
     assert.equal(decoded.rawQuery, 'q=naïve&emoji=😀');
-    assert.deepEqual(decoded.params, Object.assign(Object.create(null), { 'ñame': 'välue ☃', '键': '值' }));
-    assert.deepEqual(decoded.headers, Object.assign(Object.create(null), { 'x-note': 'über 🎉', accept: ['text/html', 'application/json ✓'] }));
+    assert.deepEqual(decoded.params, Object.assign(emptyRecord(), { 'ñame': 'välue ☃', '键': '值' }));
+    assert.deepEqual(decoded.headers, Object.assign(emptyRecord(), { 'x-note': 'über 🎉', accept: ['text/html', 'application/json ✓'] }));
   });
 
-  test('decoded params and headers are null-prototype objects; repeated names become arrays', () => {
-    const decoded = roundTripRequest({ ...base, params: { constructor: 'c' }, headers: { 'set-cookie': ['a=1', 'b=2', 'c=3'], toString: 'x', cookie: ['only'] } });
-    assert.equal(Object.getPrototypeOf(decoded.params), null);
-    assert.equal(Object.getPrototypeOf(decoded.headers), null);
+  test('decoded params and headers inherit nothing; repeated names become arrays', () => {
+    const decoded = roundTripRequest({ ...base, params: { constructor: 'c', ['__proto__']: 'p' }, headers: { 'set-cookie': ['a=1', 'b=2', 'c=3'], toString: 'x', cookie: ['only'] } });
+    for (const decodedRecord of [decoded.params, decoded.headers]) {
+      const prototype = Object.getPrototypeOf(decodedRecord) as object;
+      assert.equal(Object.getPrototypeOf(prototype), null, 'nothing above the shared prototype');
+      assert.deepEqual(Reflect.ownKeys(prototype), [], 'the shared prototype is empty');
+      assert.ok(Object.isFrozen(prototype), 'and frozen, so no request can add to it');
+      assert.equal('hasOwnProperty' in decodedRecord, false);
+    }
+    assert.deepEqual(Object.keys(decoded.params), ['constructor', '__proto__']);
+    assert.equal(decoded.params['__proto__'], 'p', 'a key named __proto__ is an ordinary key');
     assert.equal(decoded.params['constructor'], 'c');
     assert.deepEqual(decoded.headers['set-cookie'], ['a=1', 'b=2', 'c=3']);
     assert.equal(decoded.headers['toString'], 'x');
@@ -599,7 +623,7 @@ describe('requests', () => {
 
   test('undefined values and empty lists are not sent', () => {
     const decoded = roundTripRequest({ ...base, headers: { host: 'h', 'x-gone': undefined, 'x-empty': [] } });
-    assert.deepEqual(decoded.headers, Object.assign(Object.create(null), { host: 'h' }));
+    assert.deepEqual(decoded.headers, Object.assign(emptyRecord(), { host: 'h' }));
   });
 
   test('a body larger than one record is split: the head carries what fits, chunks the rest with FLAG_MORE', () => {
@@ -608,6 +632,7 @@ describe('requests', () => {
     const kinds: Array<[number, number, number]> = [];
     const inline = encodeRequest(link.producer, { ...base, body });
     assert.ok(inline > 0 && inline < body.byteLength);
+    link.producer.publish();
     link.consumer.take((bytes, offset, length) => {
       kinds.push([recordKind(bytes, offset), recordFlags(bytes, offset), length]);
       link.receiver.visit(bytes, offset, length);
@@ -616,6 +641,7 @@ describe('requests', () => {
     while (offset < body.byteLength) {
       offset = encodeBodyChunk(link.producer, RecordKind.REQUEST_BODY, base.taskId, body, offset);
       assert.ok(offset > 0);
+      link.producer.publish();
       link.consumer.take((bytes, at, length) => {
         kinds.push([recordKind(bytes, at), recordFlags(bytes, at), length]);
         link.receiver.visit(bytes, at, length);
@@ -644,6 +670,7 @@ describe('requests', () => {
     const link = new Link(4096);
     while (link.producer.push(new Uint8Array(100)));
     assert.equal(encodeRequest(link.producer, base), -1);
+    link.producer.publish();
     assert.equal(link.consumer.take(() => {}), 4096 / 104 | 0);
     assert.equal(encodeRequest(link.producer, base), 0);
     link.flush();
@@ -664,10 +691,12 @@ describe('requests', () => {
     const link = new Link(4096);
     // Put the tail at 0 with the second half of the ring holding four unread records.
     for (let i = 0; i < 4; i++) link.producer.push(new Uint8Array(508));
+    link.producer.publish();
     link.consumer.take(() => {});
     for (let i = 0; i < 4; i++) link.producer.push(filled(508, i));
     assert.equal(encodeRequest(link.producer, { ...base, path: `/${'a'.repeat(3000)}` }), TOO_LARGE);
     const unread: Buffer[] = [];
+    link.producer.publish();
     link.consumer.take((bytes, offset, length) => unread.push(Buffer.from(bytes.subarray(offset, offset + length))), 4);
     const intact = unread.map((bytes, i) => bytes.equals(filled(508, i)));
     assert.deepEqual(intact, [true, true, true, true], 'the four unread records are intact');
@@ -690,6 +719,7 @@ describe('the ASCII flag', () => {
       const request = { ...base, path, headers: { 'x-a': 'plain', host: 'h' } };
       assert.equal(encodeRequest(link.producer, request), 0);
       let flags = -1;
+      link.producer.publish();
       link.consumer.take((bytes, offset, length) => {
         flags = recordFlags(bytes, offset);
         assert.equal(decodeRequest(bytes, offset, length).path, path);
@@ -701,6 +731,7 @@ describe('the ASCII flag', () => {
   test('a non-ASCII header value alone clears it', () => {
     const link = new Link(4096);
     encodeResponse(link.producer, 1, { status: 200, headers: { 'x-name': 'Zoë' }, body: 'ascii body' });
+    link.producer.publish();
     link.consumer.take((bytes, offset, length) => {
       assert.equal(recordFlags(bytes, offset) & FLAG_ASCII, 0);
       assert.equal(decodeResponse(bytes, offset, length).headers['x-name'], 'Zoë');
@@ -712,11 +743,16 @@ describe('responses', () => {
   test('a null body and an empty body stay distinct', () => {
     assert.equal(roundTripResponse({ status: 204, headers: {}, body: null }).body, null);
     assert.deepEqual(roundTripResponse({ status: 200, headers: {}, body: new Uint8Array(0) }).body, Buffer.alloc(0));
-    assert.deepEqual(roundTripResponse({ status: 200, headers: {}, body: '' }).body, Buffer.alloc(0));
+    assert.equal(roundTripResponse({ status: 200, headers: {}, body: '' }).body, '');
   });
 
-  test('a string body arrives as its UTF-8 bytes, inline or chunked', () => {
-    for (const body of ['hello', 'naïve ☃ 😀', 'lone \ud800 surrogate', 'ü'.repeat(700), '😀'.repeat(3000)]) {
+  test('a string body that fits comes back as the same string; a larger one as its UTF-8 bytes', () => {
+    for (const body of ['hello', 'naïve ☃ 😀', 'ü'.repeat(300)]) {
+      assert.equal(roundTripResponse({ status: 200, headers: {}, body }).body, body, body.slice(0, 20));
+    }
+    // A lone surrogate is sent as U+FFFD, as an inline handler's string body is.
+    assert.equal(roundTripResponse({ status: 200, headers: {}, body: 'lone \ud800 surrogate' }).body, 'lone \ufffd surrogate');
+    for (const body of ['ü'.repeat(700), '😀'.repeat(3000)]) {
       assert.deepEqual(roundTripResponse({ status: 200, headers: {}, body }).body, Buffer.from(body, 'utf8'), body.slice(0, 20));
     }
   });
@@ -724,8 +760,7 @@ describe('responses', () => {
   test('a string body that fits is encoded in place: nothing left to send', () => {
     const link = new Link(4096);
     const result = encodeResponse(link.producer, 1, { status: 200, headers: {}, body: 'naïve' });
-    assert.ok(typeof result === 'object');
-    assert.deepEqual({ rest: result.rest.byteLength, sent: result.sent }, { rest: 0, sent: Buffer.byteLength('naïve') });
+    assert.equal(result, Buffer.byteLength('naïve'));
   });
 
   test('header names from the table and literal ones, repeated values as arrays', () => {
@@ -737,7 +772,7 @@ describe('responses', () => {
     assert.equal(decoded.status, 201);
     assert.deepEqual(
       decoded.headers,
-      Object.assign(Object.create(null), { 'content-type': 'text/plain', 'set-cookie': ['a=1', 'b=2'], 'X-Literal': 'yes', 'x-ünï': 'välue' }),
+      Object.assign(emptyRecord(), { 'content-type': 'text/plain', 'set-cookie': ['a=1', 'b=2'], 'X-Literal': 'yes', 'x-ünï': 'välue' }),
     );
   });
 
@@ -746,8 +781,9 @@ describe('responses', () => {
     while (link.producer.push(new Uint8Array(100)));
     const outgoing: BufferedOutgoing = { status: 200, headers: { 'content-type': 'text/plain' }, body: 'hi' };
     assert.equal(encodeResponse(link.producer, 5, outgoing), NO_ROOM);
+    link.producer.publish();
     link.consumer.take(() => {});
-    assert.equal(typeof encodeResponse(link.producer, 5, outgoing), 'object');
+    assert.ok((encodeResponse(link.producer, 5, outgoing) as number) >= 0);
     link.flush();
     checkResponses(link, [{ taskId: 5, outgoing }]);
   });
@@ -755,7 +791,7 @@ describe('responses', () => {
   test('an empty ring takes a response or fault whose head fits one record', () => {
     const link = new Link(4096);
     // 800 ASCII bytes of header fit a 2040-byte record, but 3 × 800 does not.
-    assert.equal(typeof encodeResponse(link.producer, 1, { status: 200, headers: { 'set-cookie': 'x'.repeat(800) }, body: null }), 'object');
+    assert.ok((encodeResponse(link.producer, 1, { status: 200, headers: { 'set-cookie': 'x'.repeat(800) }, body: null }) as number) >= 0);
     link.flush();
     assert.equal(encodeFault(link.producer, 2, { kind: 'internal', code: ErrorCode.HANDLER, errorId: 'e'.repeat(800) }), 0);
     link.flush();
@@ -820,6 +856,7 @@ describe('faults and cancels', () => {
     while (link.producer.push(new Uint8Array(0)));
     assert.equal(encodeCancel(link.producer, 1), false);
     assert.equal(encodeFault(link.producer, 1, { kind: 'internal', code: ErrorCode.HANDLER, errorId: 'x' }), NO_ROOM);
+    link.producer.publish();
     link.consumer.take(() => {});
     assert.equal(encodeCancel(link.producer, 0xffff_ffff), true);
     link.flush();
@@ -829,6 +866,7 @@ describe('faults and cancels', () => {
   test('decodeBodyChunk refuses a chunk that overruns the declared body length', () => {
     const link = new Link(1024);
     encodeBodyChunk(link.producer, RecordKind.RESPONSE_BODY, 1, new Uint8Array(10), 0);
+    link.producer.publish();
     link.consumer.take((bytes, offset, length) => {
       assert.throws(() => decodeBodyChunk(bytes, offset, length, Buffer.alloc(9), 0), RangeError);
       assert.equal(decodeBodyChunk(bytes, offset, length, Buffer.alloc(12), 2), 12);

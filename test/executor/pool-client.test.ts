@@ -26,7 +26,7 @@ function client(pair: RingPair, generation = 0): PoolClient {
     epoch: Date.now(),
     slots: [1],
     queueLimit: 1_000,
-    pollWindowMs: 0,
+    spinCapUs: 0,
   });
 }
 

@@ -52,7 +52,7 @@ const DOCUMENTED_DEFAULTS: typeof DEFAULTS = {
   maxInFlight: 1024,
   poolQueueLimit: 64,
   poolRingSize: 262_144,
-  poolPoll: 0,
+  poolPoll: 50,
   poolMemoryLimit: 0,
   logLevel: 'info',
   handleSignals: true,
