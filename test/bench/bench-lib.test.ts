@@ -39,6 +39,7 @@ test('wrk: rate, percentiles in µs whatever the unit, and every kind of error',
   assert.equal(result.p50, 680);
   assert.equal(result.p99, 10_500);
   assert.equal(result.requests, 391959);
+  assert.equal(result.answered, 391959 - 4, 'non-2xx responses are not answers');
   assert.equal(result.errors, 2 + 3 + 4);
 });
 
@@ -47,6 +48,7 @@ test('h2load: rate, failures and non-2xx count as errors, percentiles from the l
   const result = parseH2load(H2LOAD, latencies);
   assert.equal(result.rps, 48335.61);
   assert.equal(result.requests, 241678);
+  assert.equal(result.answered, 241670, 'the 2xx count');
   assert.equal(result.errors, 3 + 2 + 1 + 2);
   assert.equal(result.p50, 500);
   assert.equal(result.p99, 990);
@@ -85,7 +87,7 @@ test('spread and quantile', () => {
 
 test('the goal check uses the medians of each scenario', () => {
   const runs = (rps: number[], extra: Partial<Measurement> = {}): Measurement[] =>
-    rps.map((r) => ({ rps: r, p50: 1, p99: 2, requests: 1, errors: 0, rss: 1, ...extra }));
+    rps.map((r) => ({ rps: r, p50: 1, p99: 2, requests: 1, answered: 1, errors: 0, rss: 1, cpuUs: 1, cpuUsPerRequest: 1, ...extra }));
   const entry = (id: string, list: Measurement[]) =>
     [id, { contender: { id, label: id, script: '', args: [] }, runs: list }] as const;
   const all = new Map<string, ScenarioResults>([
