@@ -73,6 +73,12 @@ export interface H2loadOptions {
   readonly onMeasuring?: (() => void) | undefined;
 }
 
+/** The application protocol h2load must report for `url`: h2 via ALPN over TLS, else what was asked. */
+function expectedProtocol(options: Pick<H2loadOptions, 'url' | 'h1'>): string {
+  if (options.h1 === true) return 'http/1.1';
+  return options.url.startsWith('https:') ? 'h2' : 'h2c';
+}
+
 export async function h2load(options: H2loadOptions): Promise<LoadResult> {
   const dir = mkdtempSync(join(tmpdir(), 'fasterapi-bench-'));
   const log = join(dir, 'requests.log');
@@ -98,14 +104,24 @@ export async function h2load(options: H2loadOptions): Promise<LoadResult> {
       options.onMeasuring?.();
     };
     const out = await run('h2load', args, (options.durationS + options.warmupS + 30) * 1000, options.onMeasuring === undefined ? undefined : onLine);
-    return parseH2load(out, readLatencies(log));
+    return parseH2load(out, readLatencies(log), expectedProtocol(options));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-/** h2load's summary; `latencies` are the per-request times (µs, sorted) from its log file. */
-export function parseH2load(out: string, latencies: ArrayLike<number>): LoadResult {
+/**
+ * h2load's summary; `latencies` are the per-request times (µs, sorted) from its log file. With
+ * `protocol`, throws unless h2load reports that application protocol: a TLS server that does not
+ * offer h2 would otherwise be measured speaking something else, or not at all.
+ */
+export function parseH2load(out: string, latencies: ArrayLike<number>, protocol?: string): LoadResult {
+  if (protocol !== undefined) {
+    const spoken = /^Application protocol: (\S+)/m.exec(out)?.[1];
+    if (spoken !== protocol) {
+      throw new Error(`h2load ${spoken === undefined ? 'negotiated no application protocol' : `spoke ${spoken}`}, not ${protocol}`);
+    }
+  }
   const rps = Number(/finished in [\d.]+\w*, ([\d.]+) req\/s/.exec(out)?.[1] ?? Number.NaN);
   const counts = /requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out);
   const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);

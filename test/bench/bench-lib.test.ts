@@ -54,6 +54,15 @@ test('h2load: rate, failures and non-2xx count as errors, percentiles from the l
   assert.equal(result.p99, 990);
 });
 
+test('h2load: the application protocol must be the one asked for', () => {
+  const spoke = (protocol: string): string => H2LOAD.replace('finished in', `Application protocol: ${protocol}\n\nfinished in`);
+  assert.equal(parseH2load(spoke('h2'), [], 'h2').answered, 241670);
+  assert.equal(parseH2load(spoke('h2c'), [], 'h2c').answered, 241670);
+  assert.throws(() => parseH2load(spoke('http/1.1'), [], 'h2'), /spoke http\/1\.1, not h2/);
+  assert.throws(() => parseH2load(spoke('h2c'), [], 'h2'), /spoke h2c, not h2/);
+  assert.throws(() => parseH2load(H2LOAD, [], 'h2'), /negotiated no application protocol/);
+});
+
 test('/proc stat: fields counted from the last parenthesis, whatever the process name holds', () => {
   // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime …
   const line = '1234 (node (x) y) S 77 1234 1234 0 -1 4194560 5000 0 0 0 321 45 6 7 20 0 11 0 98765 1234567 8901 18446744073709551615';
