@@ -7,6 +7,11 @@
  *                                 `npm run bench:ring` and `npm run bench:validation`)
  *   npm run bench -- --only cpu,isolation,validation
  *
+ * Scenarios (ids for --only): hello-h2c, hello-h2-tls, hello-h1, json-h2c, json-h1, cpu,
+ * isolation, connections-h1, connections-h2c, scaling, offload, validation. hello-h2-tls is
+ * HTTP/2 over TLS with ALPN h2, as browsers speak it, on a self-signed certificate made for the
+ * run with openssl (or the tests' fixture without it).
+ *
  * Each scenario starts each of its contenders as a fresh process on 127.0.0.1 (with as many
  * workers as there are cores where the contender can use workers), then measures them in
  * `rounds` rounds, in alternating order (A B C, C B A, A B C), each measurement after its own
@@ -26,9 +31,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Contender } from './lib/contenders.ts';
 import { missingTools, toolVersions } from './lib/load.ts';
+import { benchCertificate } from './lib/cert.ts';
 import { cpuPerRequest, CPU_TICK_US, start, type Running } from './lib/proc.ts';
 import { cpuUs, goals, goalsTable, medianOf, scenarioTable, type ScenarioResults } from './lib/report.ts';
-import { scalingSeries, scenarios, type Budget, type Measurement } from './lib/scenarios.ts';
+import { scalingSeries, scenarios, type BenchCertificate, type Budget, type Measurement } from './lib/scenarios.ts';
 import { lineChart, logBarChart } from './lib/svg.ts';
 
 const { values: flags } = parseArgs({
@@ -44,7 +50,7 @@ const budget: Budget = quick
   : { quick, durationS: 5, warmupS: 1, rounds: 3, h1Connections: 10_000, h2Connections: 1_000 };
 
 /** Quick mode keeps the scenarios the goals are about, with fewer contenders. */
-const QUICK_SCENARIOS = new Set(['hello-h2c', 'hello-h1', 'cpu', 'isolation', 'connections-h1', 'connections-h2c']);
+const QUICK_SCENARIOS = new Set(['hello-h2c', 'hello-h2-tls', 'hello-h1', 'cpu', 'isolation', 'connections-h1', 'connections-h2c']);
 const QUICK_CONTENDERS = new Set(['fasterapi', 'fasterapi-1', 'fasterapi-pool', 'node-http2', 'node-http', 'fastify-cluster', 'fastify-piscina']);
 
 function log(message: string): void {
@@ -128,9 +134,18 @@ async function main(): Promise<void> {
     `Node.js ${process.version}; ${toolVersions()}`;
   log(`FasterAPI benchmark suite (${quick ? 'quick' : 'full'}): ${machine}`);
 
+  const certificate = benchCertificate();
+  try {
+    await runAll(machine, began, certificate);
+  } finally {
+    certificate.remove();
+  }
+}
+
+async function runAll(machine: string, began: number, certificate: BenchCertificate): Promise<void> {
   const all = new Map<string, ScenarioResults>();
   const sections: string[] = [];
-  for (const scenario of scenarios(workers, budget)) {
+  for (const scenario of scenarios(workers, budget, certificate)) {
     if (only !== null ? !only.has(scenario.id) : quick && !QUICK_SCENARIOS.has(scenario.id)) continue;
     const list = quick ? scenario.contenders.filter((c) => QUICK_CONTENDERS.has(c.id)) : scenario.contenders;
     log(`\n${scenario.title} — ${scenario.load}`);

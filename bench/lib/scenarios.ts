@@ -48,18 +48,25 @@ export interface Scenario {
   measure(port: number, onMeasuring?: () => void): Promise<LoadResult & Partial<Measurement>>;
 }
 
-const url = (port: number, path: string): string => `http://127.0.0.1:${port}${path}`;
+const url = (port: number, path: string, scheme = 'http'): string => `${scheme}://127.0.0.1:${port}${path}`;
 
 type Measure = (port: number, onMeasuring?: () => void) => Promise<LoadResult>;
 
-/** HTTP/2 as fast as the server answers: 50 connections of 10 streams each. */
-const h2Throughput = ({ durationS, warmupS }: Budget, path: string): Measure => (port, onMeasuring) =>
-  h2load({ url: url(port, path), clients: 50, streams: 10, durationS, warmupS, onMeasuring });
+/** HTTP/2 as fast as the server answers: 50 connections of 10 streams each (h2c, or h2 over TLS). */
+const h2Throughput = ({ durationS, warmupS }: Budget, path: string, scheme?: string): Measure => (port, onMeasuring) =>
+  h2load({ url: url(port, path, scheme), clients: 50, streams: 10, durationS, warmupS, onMeasuring });
 /** HTTP/1.1 as fast as the server answers, on `connections` keep-alive connections. */
 const h1Throughput = ({ durationS, warmupS }: Budget, path: string, connections: number): Measure => (port, onMeasuring) =>
   wrk({ url: url(port, path), connections, durationS, warmupS, onMeasuring });
 
-export function scenarios(workers: number, budget: Budget): Scenario[] {
+/** A certificate and key for the TLS scenario, as PEM file paths, and what kind they are. */
+export interface BenchCertificate {
+  readonly cert: string;
+  readonly key: string;
+  readonly description: string;
+}
+
+export function scenarios(workers: number, budget: Budget, certificate: BenchCertificate): Scenario[] {
   const h2 = contenders(workers, 'h2c');
   const h1 = contenders(workers, 'h1');
   const onePinned: Contender = { ...fasterapi(1, 0), id: 'fasterapi-1', label: 'FasterAPI (1 pinned)' };
@@ -75,6 +82,9 @@ export function scenarios(workers: number, budget: Budget): Scenario[] {
     h1.hono!,
   ];
 
+  const tlsArgs = ['--tls-cert', certificate.cert, '--tls-key', certificate.key];
+  const overTls = (contender: Contender): Contender => ({ ...contender, args: [...contender.args, ...tlsArgs] });
+
   const list: Scenario[] = [
     {
       id: 'hello-h2c',
@@ -84,6 +94,17 @@ export function scenarios(workers: number, budget: Budget): Scenario[] {
       baseline: 'node-http2',
       kind: 'throughput',
       measure: h2Throughput(budget, '/'),
+    },
+    {
+      id: 'hello-h2-tls',
+      title: 'Hello, HTTP/2 over TLS (h2, as browsers speak it)',
+      load:
+        `h2load -c 50 -m 10 -t 1 -D ${durationS}s --warm-up-time ${warmupS}s on https://, ALPN h2 (checked), ` +
+        `${certificate.description}, GET / → 12-byte text`,
+      contenders: [overTls(h2.fasterapi!), overTls(onePinned), overTls(h2['node-http2']!), overTls(h2.fastify!)],
+      baseline: 'node-http2',
+      kind: 'throughput',
+      measure: h2Throughput(budget, '/', 'https'),
     },
     {
       id: 'hello-h1',
