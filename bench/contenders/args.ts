@@ -2,11 +2,15 @@
  * The contract every contender keeps with whoever runs it:
  *
  *   node bench/contenders/<name>.ts [--port <n>] [--workers <n>] [--protocol h1|h2c]
+ *                                   [--tls-cert <file> --tls-key <file>]
  *
  *   --port      TCP port on 127.0.0.1; 0 picks a free one.          @default 0
  *   --workers   processes or threads, where the contender has any.  @default 1
  *   --protocol  h1 (HTTP/1.1 keep-alive) or h2c (HTTP/2 prior knowledge), where it has a choice.
  *               @default 'h1'
+ *   --tls-cert, --tls-key
+ *               PEM certificate chain and private key: serve HTTP/2 over TLS (ALPN h2) instead,
+ *               where the contender can; `--protocol` is then ignored. Both or neither.
  *
  * Once every process and thread it starts is serving, it prints exactly one line, `READY <port>`,
  * on stdout (the real port); anything else it says goes to stderr. On SIGTERM or SIGINT it stops
@@ -14,6 +18,7 @@
  * once. A bad flag is one line on stderr and exit code 2.
  */
 
+import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -32,13 +37,16 @@ export interface ContenderArgs {
   readonly pooled: number;
   /** `--pooled-isolates`, fasterapi only: isolates the slots are spread over; 0 = automatic. @default 0 */
   readonly pooledIsolates: number;
+  /** `--tls-cert` and `--tls-key`, read: the PEM texts. null = cleartext. */
+  readonly tls: { readonly cert: string; readonly key: string } | null;
 }
 
 /**
  * Parses the contender flags from `argv`. `--pooled` and `--pooled-isolates` are accepted only
- * with `{ pool: true }`, so a runner that passes them to a contender without a pool hears about it.
+ * with `{ pool: true }`, and `--tls-cert`/`--tls-key` only with `{ tls: true }`, so a runner that
+ * passes them to a contender without a pool or TLS hears about it.
  */
-export function parseContenderArgs(accepts: { pool?: boolean } = {}, argv = process.argv.slice(2)): ContenderArgs {
+export function parseContenderArgs(accepts: { pool?: boolean; tls?: boolean } = {}, argv = process.argv.slice(2)): ContenderArgs {
   try {
     const { values } = parseArgs({
       args: argv,
@@ -50,6 +58,7 @@ export function parseContenderArgs(accepts: { pool?: boolean } = {}, argv = proc
         ...(accepts.pool === true
           ? { pooled: { type: 'string', default: '0' }, 'pooled-isolates': { type: 'string', default: '0' } }
           : {}),
+        ...(accepts.tls === true ? { 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' } } : {}),
       },
     });
     const protocol = values.protocol;
@@ -61,11 +70,25 @@ export function parseContenderArgs(accepts: { pool?: boolean } = {}, argv = proc
       protocol,
       pooled: integer('--pooled', get('pooled') ?? '0', 0),
       pooledIsolates: integer('--pooled-isolates', get('pooled-isolates') ?? '0', 0),
+      tls: readTls(get('tls-cert'), get('tls-key')),
     };
   } catch (error) {
     process.stderr.write(`${basename(process.argv[1] ?? 'contender')}: ${(error as Error).message}\n`);
     process.exit(2);
   }
+}
+
+function readTls(cert: string | undefined, key: string | undefined): ContenderArgs['tls'] {
+  if (cert === undefined && key === undefined) return null;
+  if (cert === undefined || key === undefined) throw new Error(cert === undefined ? '--tls-key needs --tls-cert' : '--tls-cert needs --tls-key');
+  const read = (flag: string, path: string): string => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (error) {
+      throw new Error(`${flag}: cannot read ${path}: ${(error as Error).message}`);
+    }
+  };
+  return { cert: read('--tls-cert', cert), key: read('--tls-key', key) };
 }
 
 function integer(flag: string, text: string, min: number, max = 1_024): number {

@@ -1,8 +1,9 @@
 /**
  * FasterAPI: `serve()` of fasterapi-app.ts, h2c and HTTP/1.1 on the same port (`--protocol` is
- * accepted and ignored).
+ * accepted and ignored), or with `--tls-cert`/`--tls-key` TLS with ALPN h2 and http/1.1.
  *
  *   node bench/contenders/fasterapi.ts --port 0 --workers 2 [--pooled 2] [--pooled-isolates 1]
+ *                                      [--tls-cert cert.pem --tls-key key.pem]
  *
  * `--workers N` → `pinnedWorkers: N`; `--pooled M` → `pooledWorkers: M` and, when M > 0, `/cpu`
  * runs on the pool; `--pooled-isolates K` → `pooledIsolates: K` (default 0: automatic).
@@ -12,7 +13,7 @@
 import { serve } from '../../src/index.ts';
 import { exitOnSignal, HOST, parseContenderArgs, ready } from './args.ts';
 
-const args = parseContenderArgs({ pool: true });
+const args = parseContenderArgs({ pool: true, tls: true });
 
 // Read by fasterapi-app.ts in every isolate; worker threads get a copy of this process's env.
 process.env['FASTERAPI_BENCH_POOL_CPU'] = args.pooled > 0 ? '1' : '0';
@@ -23,6 +24,7 @@ const server = await serve(new URL('./fasterapi-app.ts', import.meta.url), {
   pinnedWorkers: args.workers,
   pooledWorkers: args.pooled,
   pooledIsolates: args.pooledIsolates,
+  ...(args.tls === null ? {} : { tls: args.tls }),
   logLevel: 'warn',
   handleSignals: false,
 });

@@ -6,7 +6,7 @@
  */
 
 import fastify, { type FastifyInstance, type FastifyPluginCallback } from 'fastify';
-import type { Protocol } from './args.ts';
+import type { ContenderArgs, Protocol } from './args.ts';
 import { cpuWork, HELLO, JSON_PAYLOAD } from './workload.ts';
 
 export interface RoutesOptions {
@@ -20,11 +20,24 @@ export const routes: FastifyPluginCallback<RoutesOptions> = (app, options, done)
   done();
 };
 
-/** A Fastify instance without logging serving `routes`: h2c with `http2: true`, else HTTP/1.1. */
-export function buildFastify(protocol: Protocol, options: RoutesOptions = { cpu: cpuWork }): FastifyInstance {
-  // The two instances differ only in their raw server's type; what is used here and by the
-  // contenders (register, listen, close, server.address) is the same for both.
-  const app = (protocol === 'h2c' ? fastify({ http2: true, logger: false }) : fastify({ logger: false })) as FastifyInstance;
+/**
+ * A Fastify instance without logging serving `routes`: with `tls`, HTTP/2 over TLS (`http2: true,
+ * https: tls`, h2 only); else h2c with `http2: true` for `protocol` h2c, or HTTP/1.1.
+ */
+export function buildFastify(
+  protocol: Protocol,
+  options: RoutesOptions = { cpu: cpuWork },
+  tls: ContenderArgs['tls'] = null,
+): FastifyInstance {
+  // The instances differ only in their raw server's type; what is used here and by the
+  // contenders (register, listen, close, server.address) is the same for all.
+  const app = (
+    tls !== null
+      ? fastify({ http2: true, https: { cert: tls.cert, key: tls.key }, logger: false })
+      : protocol === 'h2c'
+        ? fastify({ http2: true, logger: false })
+        : fastify({ logger: false })
+  ) as FastifyInstance;
   app.register(routes, options);
   return app;
 }

@@ -1,6 +1,8 @@
 /**
- * Baseline: raw `node:http2` (h2c, prior knowledge) with a 'stream' listener on one event loop.
- * Ignores `--workers` and `--protocol`. Run: node bench/contenders/node-http2.ts --port 0
+ * Baseline: raw `node:http2` (h2c, prior knowledge) with a 'stream' listener on one event loop;
+ * with `--tls-cert`/`--tls-key`, `createSecureServer` (h2 only, via ALPN) instead. Ignores
+ * `--workers` and `--protocol`.
+ * Run: node bench/contenders/node-http2.ts --port 0 [--tls-cert cert.pem --tls-key key.pem]
  */
 
 import http2 from 'node:http2';
@@ -11,7 +13,7 @@ import { cpuWork, HELLO, JSON_PAYLOAD } from './workload.ts';
 const TEXT = 'text/plain; charset=utf-8';
 const JSON_TYPE = 'application/json; charset=utf-8';
 
-const args = parseContenderArgs();
+const args = parseContenderArgs({ tls: true });
 
 function send(stream: http2.ServerHttp2Stream, status: number, contentType: string, body: string): void {
   stream.respond({ ':status': status, 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
@@ -19,7 +21,7 @@ function send(stream: http2.ServerHttp2Stream, status: number, contentType: stri
 }
 
 const sessions = new Set<http2.ServerHttp2Session>();
-const server = http2.createServer();
+const server = args.tls === null ? http2.createServer() : http2.createSecureServer(args.tls);
 server.on('session', (session) => {
   sessions.add(session);
   session.once('close', () => sessions.delete(session));

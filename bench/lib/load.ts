@@ -16,6 +16,8 @@ export interface LoadResult {
   readonly p50: number;
   readonly p99: number;
   readonly requests: number;
+  /** 2xx answers within the measured duration: what a server's cost per request is divided by. */
+  readonly answered: number;
   /** Failed, errored, timed-out and non-2xx requests, and socket errors. */
   readonly errors: number;
 }
@@ -34,12 +36,20 @@ export function toolVersions(): string {
   return `${h2load}, ${wrk.replace(/ Copyright.*/, '')}`;
 }
 
-function run(tool: string, args: readonly string[], timeoutMs: number): Promise<string> {
+/** Runs `tool`; `onLine` sees each line of its stdout as it comes. */
+function run(tool: string, args: readonly string[], timeoutMs: number, onLine?: (line: string) => void): Promise<string> {
   const command = `ulimit -n 65536 2>/dev/null || ulimit -n $(ulimit -Hn); exec "$0" "$@"`;
   return new Promise((resolve, reject) => {
-    execFile('sh', ['-c', command, tool, ...args], { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+    const child = execFile('sh', ['-c', command, tool, ...args], { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error !== null && stdout === '') reject(new Error(`${tool} failed: ${error.message}\n${stderr}`));
       else resolve(`${stdout}\n${stderr}`);
+    });
+    if (onLine === undefined) return;
+    let partial = '';
+    child.stdout?.on('data', (chunk: Buffer | string) => {
+      const lines = (partial + String(chunk)).split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) onLine(line);
     });
   });
 }
@@ -59,6 +69,14 @@ export interface H2loadOptions {
   readonly dataFile?: string;
   /** Extra request headers, `name: value` (h2load -H). */
   readonly headers?: readonly string[];
+  /** Called once when the measured duration begins, after any warm-up. */
+  readonly onMeasuring?: (() => void) | undefined;
+}
+
+/** The application protocol h2load must report for `url`: h2 via ALPN over TLS, else what was asked. */
+function expectedProtocol(options: Pick<H2loadOptions, 'url' | 'h1'>): string {
+  if (options.h1 === true) return 'http/1.1';
+  return options.url.startsWith('https:') ? 'h2' : 'h2c';
 }
 
 export async function h2load(options: H2loadOptions): Promise<LoadResult> {
@@ -78,15 +96,32 @@ export async function h2load(options: H2loadOptions): Promise<LoadResult> {
       `--log-file=${log}`,
       options.url,
     ];
-    const out = await run('h2load', args, (options.durationS + options.warmupS + 30) * 1000);
-    return parseH2load(out, readLatencies(log));
+    let measuring = false;
+    const onLine = (line: string): void => {
+      // h2load says this once per thread, also without warm-up; the first one starts the clock.
+      if (measuring || !line.startsWith('Main benchmark duration is started')) return;
+      measuring = true;
+      options.onMeasuring?.();
+    };
+    const out = await run('h2load', args, (options.durationS + options.warmupS + 30) * 1000, options.onMeasuring === undefined ? undefined : onLine);
+    return parseH2load(out, readLatencies(log), expectedProtocol(options));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-/** h2load's summary; `latencies` are the per-request times (µs, sorted) from its log file. */
-export function parseH2load(out: string, latencies: ArrayLike<number>): LoadResult {
+/**
+ * h2load's summary; `latencies` are the per-request times (µs, sorted) from its log file. With
+ * `protocol`, throws unless h2load reports that application protocol: a TLS server that does not
+ * offer h2 would otherwise be measured speaking something else, or not at all.
+ */
+export function parseH2load(out: string, latencies: ArrayLike<number>, protocol?: string): LoadResult {
+  if (protocol !== undefined) {
+    const spoken = /^Application protocol: (\S+)/m.exec(out)?.[1];
+    if (spoken !== protocol) {
+      throw new Error(`h2load ${spoken === undefined ? 'negotiated no application protocol' : `spoke ${spoken}`}, not ${protocol}`);
+    }
+  }
   const rps = Number(/finished in [\d.]+\w*, ([\d.]+) req\/s/.exec(out)?.[1] ?? Number.NaN);
   const counts = /requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out);
   const codes = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out);
@@ -94,7 +129,14 @@ export function parseH2load(out: string, latencies: ArrayLike<number>): LoadResu
   // Requests that failed outright, and answers that were not 2xx or 3xx.
   const errors =
     Number(counts?.[3] ?? 0) + Number(counts?.[4] ?? 0) + Number(counts?.[5] ?? 0) + Number(codes?.[3] ?? 0) + Number(codes?.[4] ?? 0);
-  return { rps, p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), requests, errors: counts === null ? Number.NaN : errors };
+  return {
+    rps,
+    p50: quantile(latencies, 0.5),
+    p99: quantile(latencies, 0.99),
+    requests,
+    answered: Number(codes?.[1] ?? 0),
+    errors: counts === null ? Number.NaN : errors,
+  };
 }
 
 /** Per-request latencies (µs, third column) from an h2load log file, sorted. */
@@ -123,12 +165,15 @@ export interface WrkOptions {
   readonly durationS: number;
   readonly warmupS: number;
   readonly threads?: number;
+  /** Called once when the measured run begins, after the warm-up run. */
+  readonly onMeasuring?: (() => void) | undefined;
 }
 
 export async function wrk(options: WrkOptions): Promise<LoadResult> {
   const threads = String(Math.min(options.threads ?? 1, options.connections));
   const common = ['-t', threads, '-c', String(options.connections), '--timeout', '10s'];
   if (options.warmupS > 0) await run('wrk', [...common, '-d', `${options.warmupS}s`, options.url], (options.warmupS + 30) * 1000);
+  options.onMeasuring?.();
   const out = await run('wrk', [...common, '-d', `${options.durationS}s`, '--latency', options.url], (options.durationS + 30) * 1000);
   return parseWrk(out);
 }
@@ -140,7 +185,9 @@ export function parseWrk(out: string): LoadResult {
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   const errors = (socket === null ? 0 : socket.slice(1).reduce((sum, n) => sum + Number(n), 0)) + non2xx;
-  return { rps, p50: wrkPercentile(out, '50'), p99: wrkPercentile(out, '99'), requests, errors };
+  // wrk counts every response in `requests`; the non-2xx/3xx ones among them are not answers.
+  // (wrk does not tell 3xx from 2xx; no route here redirects.)
+  return { rps, p50: wrkPercentile(out, '50'), p99: wrkPercentile(out, '99'), requests, answered: Math.max(0, requests - non2xx), errors };
 }
 
 function wrkPercentile(out: string, percent: string): number {

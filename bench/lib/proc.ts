@@ -1,9 +1,10 @@
 /**
  * Running a contender: a fresh process on 127.0.0.1, ready when it prints `READY <port>`, its
- * memory sampled as the peak RSS of its whole process tree (cluster workers included).
+ * memory sampled as the peak RSS of its whole process tree (cluster workers included), and the
+ * CPU time of that tree read on demand.
  */
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
 export interface Running {
@@ -12,6 +13,11 @@ export interface Running {
   /** Peak RSS of the process tree since the last `resetPeak()`, in MiB. */
   peakRss(): number;
   resetPeak(): void;
+  /**
+   * User + system CPU time of the process tree so far, in µs: the process (its threads included)
+   * and every descendant, counted in clock ticks (`CPU_TICK_US`). Only differences mean anything.
+   */
+  cpuTimeUs(): number;
   stop(): Promise<void>;
 }
 
@@ -70,6 +76,7 @@ function running(child: ChildProcess, port: number): Running {
     resetPeak: () => {
       peak = 0;
     },
+    cpuTimeUs: () => treeCpuTicks(pid) * CPU_TICK_US,
     async stop() {
       clearInterval(sampler);
       const descendants = descendantsOf(pid);
@@ -94,14 +101,56 @@ function tryKill(pid: number): void {
   }
 }
 
+export interface ProcStat {
+  readonly ppid: number;
+  /** utime + stime: CPU time of the process and its threads, in clock ticks. */
+  readonly cpuTicks: number;
+  /** cutime + cstime: CPU time of its children that ended and were waited for, in clock ticks. */
+  readonly childrenCpuTicks: number;
+}
+
+/**
+ * The fields of a /proc/<pid>/stat line that the bench reads (proc(5)). The second field is the
+ * process name in parentheses, which may itself hold spaces and parentheses, so the fields are
+ * counted from the last `)`: after it come field 3 (state), 4 (ppid), … 14 (utime), 15 (stime),
+ * 16 (cutime), 17 (cstime).
+ */
+export function parseProcStat(line: string): ProcStat {
+  const fields = line.slice(line.lastIndexOf(')') + 2).split(' ');
+  const field = (n: number): number => {
+    const value = Number(fields[n - 3]);
+    if (!Number.isInteger(value)) throw new Error(`/proc stat field ${n} is not a number: ${line.slice(0, 80)}`);
+    return value;
+  };
+  return { ppid: field(4), cpuTicks: field(14) + field(15), childrenCpuTicks: field(16) + field(17) };
+}
+
+/** CPU time per answered request, µs; NaN when nothing was answered. */
+export function cpuPerRequest(cpuUs: number, answered: number): number {
+  return answered > 0 ? cpuUs / answered : Number.NaN;
+}
+
+/** Length of the clock tick /proc counts CPU time in (`getconf CLK_TCK`), in µs. */
+export const CPU_TICK_US = 1_000_000 / clockTicksPerSecond();
+
+function clockTicksPerSecond(): number {
+  try {
+    const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+    if (Number.isInteger(ticks) && ticks > 0) return ticks;
+  } catch {
+    // no getconf
+  }
+  // USER_HZ, what the kernel reports /proc times in, is 100 on every Linux architecture Node runs on.
+  return 100;
+}
+
 /** Parent pid of every process, from /proc. */
 function parents(): Map<number, number[]> {
   const children = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const { ppid } = parseProcStat(readFileSync(`/proc/${entry}/stat`, 'utf8'));
       const list = children.get(ppid) ?? [];
       list.push(Number(entry));
       children.set(ppid, list);
@@ -135,4 +184,22 @@ function rssKiB(pid: number): number {
 
 function treeRssKiB(pid: number): number {
   return [pid, ...descendantsOf(pid)].reduce((sum, p) => sum + rssKiB(p), 0);
+}
+
+/**
+ * CPU ticks of the tree: each process's own (threads included, ended ones too), plus what its
+ * ended children left in its cutime/cstime, so a worker that exits between two readings does not
+ * take its time with it.
+ */
+function treeCpuTicks(pid: number): number {
+  let sum = 0;
+  for (const p of [pid, ...descendantsOf(pid)]) {
+    try {
+      const stat = parseProcStat(readFileSync(`/proc/${p}/stat`, 'utf8'));
+      sum += stat.cpuTicks + stat.childrenCpuTicks;
+    } catch {
+      // the process ended while we looked; its parent's cutime/cstime has its time once waited for
+    }
+  }
+  return sum;
 }

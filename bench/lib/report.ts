@@ -8,6 +8,8 @@ export type ScenarioResults = Map<string, { readonly contender: Contender; reado
 
 const ms = (us: number): string => (Number.isFinite(us) ? (us / 1000).toFixed(us < 10_000 ? 2 : 1) : '–');
 const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en') : '–');
+/** CPU µs per request: one decimal below 100 µs, where the tick resolution allows it, else whole µs. */
+export const cpuUs = (us: number): string => (Number.isFinite(us) ? (us < 100 ? us.toFixed(1) : int(us)) : '–');
 const range = (s: Spread, format: (n: number) => string): string =>
   Number.isFinite(s.median) ? `${format(s.median)} (${format(s.min)}–${format(s.max)})` : '–';
 
@@ -26,8 +28,8 @@ export function scenarioTable(scenario: Scenario, results: ScenarioResults): str
     );
   } else {
     lines.push(
-      '| contender | req/s median (min–max) | × baseline | p50 ms | p99 ms | errors | peak RSS MiB |',
-      '|---|---:|---:|---:|---:|---:|---:|',
+      '| contender | req/s median (min–max) | × baseline | server CPU µs/req | p50 ms | p99 ms | errors | peak RSS MiB |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|',
     );
   }
   for (const { contender, runs, failure } of results.values()) {
@@ -37,6 +39,7 @@ export function scenarioTable(scenario: Scenario, results: ScenarioResults): str
     }
     const errors = runs.reduce((sum, m) => sum + (Number.isFinite(m.errors) ? m.errors : 0), 0);
     const rss = medianOf(runs, (m) => m.rss);
+    // The isolation table has no CPU column: see the isolation scenario's measure().
     if (scenario.kind === 'isolation') {
       const aloneP99 = medianOf(runs, (m) => m.unloadedP99);
       const loadedP99 = medianOf(runs, (m) => m.p99);
@@ -47,8 +50,8 @@ export function scenarioTable(scenario: Scenario, results: ScenarioResults): str
     } else {
       const rps = spread(runs.map((m) => m.rps));
       lines.push(
-        `| ${contender.label} | ${range(rps, int)} | ${(rps.median / baseRps).toFixed(2)} | ${ms(medianOf(runs, (m) => m.p50))} | ` +
-          `${ms(medianOf(runs, (m) => m.p99))} | ${errors} | ${int(rss)} |`,
+        `| ${contender.label} | ${range(rps, int)} | ${(rps.median / baseRps).toFixed(2)} | ${cpuUs(medianOf(runs, (m) => m.cpuUsPerRequest))} | ` +
+          `${ms(medianOf(runs, (m) => m.p50))} | ${ms(medianOf(runs, (m) => m.p99))} | ${errors} | ${int(rss)} |`,
       );
     }
   }

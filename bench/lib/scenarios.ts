@@ -21,6 +21,13 @@ export interface Budget {
 export interface Measurement extends LoadResult {
   /** Peak RSS of the contender's process tree during the run, MiB. */
   rss: number;
+  /**
+   * User + system CPU time of the contender's process tree during the measured duration (not the
+   * warm-up), µs, and that over `answered`. NaN where the scenario does not mark its measured
+   * duration (isolation).
+   */
+  cpuUs: number;
+  cpuUsPerRequest: number;
   /** Isolation scenario: the light route's latency with nothing else running, µs. */
   unloadedP50?: number;
   unloadedP99?: number;
@@ -37,12 +44,29 @@ export interface Scenario {
   readonly baseline: string;
   /** Kind of table: throughput (req/s first) or isolation (latency first). */
   readonly kind: 'throughput' | 'isolation';
-  measure(port: number): Promise<LoadResult & Partial<Measurement>>;
+  /** `onMeasuring` is called when the measured duration begins, after any warm-up. */
+  measure(port: number, onMeasuring?: () => void): Promise<LoadResult & Partial<Measurement>>;
 }
 
-const url = (port: number, path: string): string => `http://127.0.0.1:${port}${path}`;
+const url = (port: number, path: string, scheme = 'http'): string => `${scheme}://127.0.0.1:${port}${path}`;
 
-export function scenarios(workers: number, budget: Budget): Scenario[] {
+type Measure = (port: number, onMeasuring?: () => void) => Promise<LoadResult>;
+
+/** HTTP/2 as fast as the server answers: 50 connections of 10 streams each (h2c, or h2 over TLS). */
+const h2Throughput = ({ durationS, warmupS }: Budget, path: string, scheme?: string): Measure => (port, onMeasuring) =>
+  h2load({ url: url(port, path, scheme), clients: 50, streams: 10, durationS, warmupS, onMeasuring });
+/** HTTP/1.1 as fast as the server answers, on `connections` keep-alive connections. */
+const h1Throughput = ({ durationS, warmupS }: Budget, path: string, connections: number): Measure => (port, onMeasuring) =>
+  wrk({ url: url(port, path), connections, durationS, warmupS, onMeasuring });
+
+/** A certificate and key for the TLS scenario, as PEM file paths, and what kind they are. */
+export interface BenchCertificate {
+  readonly cert: string;
+  readonly key: string;
+  readonly description: string;
+}
+
+export function scenarios(workers: number, budget: Budget, certificate: BenchCertificate): Scenario[] {
   const h2 = contenders(workers, 'h2c');
   const h1 = contenders(workers, 'h1');
   const onePinned: Contender = { ...fasterapi(1, 0), id: 'fasterapi-1', label: 'FasterAPI (1 pinned)' };
@@ -58,10 +82,8 @@ export function scenarios(workers: number, budget: Budget): Scenario[] {
     h1.hono!,
   ];
 
-  const h2Throughput = (path: string) => (port: number) =>
-    h2load({ url: url(port, path), clients: 50, streams: 10, durationS, warmupS });
-  const h1Throughput = (path: string, connections: number) => (port: number) =>
-    wrk({ url: url(port, path), connections, durationS, warmupS });
+  const tlsArgs = ['--tls-cert', certificate.cert, '--tls-key', certificate.key];
+  const overTls = (contender: Contender): Contender => ({ ...contender, args: [...contender.args, ...tlsArgs] });
 
   const list: Scenario[] = [
     {
@@ -71,7 +93,18 @@ export function scenarios(workers: number, budget: Budget): Scenario[] {
       contenders: [h2.fasterapi!, onePinned, h2['node-http2']!, h2.fastify!, h2.hono!],
       baseline: 'node-http2',
       kind: 'throughput',
-      measure: h2Throughput('/'),
+      measure: h2Throughput(budget, '/'),
+    },
+    {
+      id: 'hello-h2-tls',
+      title: 'Hello, HTTP/2 over TLS (h2, as browsers speak it)',
+      load:
+        `h2load -c 50 -m 10 -t 1 -D ${durationS}s --warm-up-time ${warmupS}s on https://, ALPN h2 (checked), ` +
+        `${certificate.description}, GET / → 12-byte text`,
+      contenders: [overTls(h2.fasterapi!), overTls(onePinned), overTls(h2['node-http2']!), overTls(h2.fastify!)],
+      baseline: 'node-http2',
+      kind: 'throughput',
+      measure: h2Throughput(budget, '/', 'https'),
     },
     {
       id: 'hello-h1',
@@ -80,7 +113,7 @@ export function scenarios(workers: number, budget: Budget): Scenario[] {
       contenders: [h1.fasterapi!, onePinned, h1['node-http']!, h1.fastify!, h1['fastify-cluster']!, h1.hono!],
       baseline: 'node-http',
       kind: 'throughput',
-      measure: h1Throughput('/', 100),
+      measure: h1Throughput(budget, '/', 100),
     },
     {
       id: 'json-h2c',
@@ -89,7 +122,7 @@ export function scenarios(workers: number, budget: Budget): Scenario[] {
       contenders: [h2.fasterapi!, h2['node-http2']!, h2.fastify!, h2.hono!],
       baseline: 'node-http2',
       kind: 'throughput',
-      measure: h2Throughput('/json'),
+      measure: h2Throughput(budget, '/json'),
     },
     {
       id: 'json-h1',
@@ -98,7 +131,7 @@ export function scenarios(workers: number, budget: Budget): Scenario[] {
       contenders: [h1.fasterapi!, h1['node-http']!, h1.fastify!, h1['fastify-cluster']!, h1.hono!],
       baseline: 'node-http',
       kind: 'throughput',
-      measure: h1Throughput('/json', 100),
+      measure: h1Throughput(budget, '/json', 100),
     },
     {
       id: 'cpu',
@@ -107,7 +140,7 @@ export function scenarios(workers: number, budget: Budget): Scenario[] {
       contenders: cpuContenders,
       baseline: 'node-http',
       kind: 'throughput',
-      measure: h1Throughput('/cpu', 16),
+      measure: h1Throughput(budget, '/cpu', 16),
     },
     {
       id: 'isolation',
@@ -118,6 +151,9 @@ export function scenarios(workers: number, budget: Budget): Scenario[] {
       contenders: cpuContenders,
       baseline: 'node-http',
       kind: 'isolation',
+      // No CPU time per request here: the measured window holds two loads at once, ~2 ms /cpu
+      // requests and 400 light ones a second, so their sum over either count would say nothing
+      // the cpu and hello scenarios do not say better. `onMeasuring` is left uncalled.
       async measure(port) {
         const light = (): Promise<LoadResult> =>
           h2load({ url: url(port, '/'), clients: 4, streams: 1, rps: 100, h1: true, durationS, warmupS });
@@ -138,7 +174,8 @@ export function scenarios(workers: number, budget: Budget): Scenario[] {
       contenders: [h1.fasterapi!, h1['node-http']!, h1['fastify-cluster']!],
       baseline: 'node-http',
       kind: 'throughput',
-      measure: (port) => wrk({ url: url(port, '/'), connections: budget.h1Connections, threads: 2, durationS, warmupS: 0 }),
+      measure: (port, onMeasuring) =>
+        wrk({ url: url(port, '/'), connections: budget.h1Connections, threads: 2, durationS, warmupS: 0, onMeasuring }),
     },
     {
       id: 'connections-h2c',
@@ -147,7 +184,8 @@ export function scenarios(workers: number, budget: Budget): Scenario[] {
       contenders: [h2.fasterapi!, h2['node-http2']!],
       baseline: 'node-http2',
       kind: 'throughput',
-      measure: (port) => h2load({ url: url(port, '/'), clients: budget.h2Connections, streams: 1, threads: 2, durationS, warmupS }),
+      measure: (port, onMeasuring) =>
+        h2load({ url: url(port, '/'), clients: budget.h2Connections, streams: 1, threads: 2, durationS, warmupS, onMeasuring }),
     },
   ];
   return list;
@@ -157,27 +195,26 @@ export function scenarios(workers: number, budget: Budget): Scenario[] {
 export function scalingSeries(
   workers: number,
   budget: Budget,
-): Array<{ readonly id: string; readonly title: string; readonly points: Array<{ readonly n: number; readonly contender: Contender }>; measure(port: number): Promise<LoadResult> }> {
-  const { durationS, warmupS } = budget;
+): Array<{ readonly id: string; readonly title: string; readonly points: Array<{ readonly n: number; readonly contender: Contender }>; readonly measure: Measure }> {
   const range = Array.from({ length: workers }, (_, i) => i + 1);
   return [
     {
       id: 'hello-pinned',
       title: 'hello (h2c), pinned workers',
       points: range.map((n) => ({ n, contender: fasterapi(n, 0) })),
-      measure: (port) => h2load({ url: url(port, '/'), clients: 50, streams: 10, durationS, warmupS }),
+      measure: h2Throughput(budget, '/'),
     },
     {
       id: 'cpu-pinned',
       title: '/cpu (HTTP/1.1), pinned workers',
       points: range.map((n) => ({ n, contender: fasterapi(n, 0) })),
-      measure: (port) => wrk({ url: url(port, '/cpu'), connections: 16, durationS, warmupS }),
+      measure: h1Throughput(budget, '/cpu', 16),
     },
     {
       id: 'cpu-pooled',
       title: '/cpu (HTTP/1.1), 1 pinned + pooled isolates',
       points: range.map((n) => ({ n, contender: fasterapi(1, n) })),
-      measure: (port) => wrk({ url: url(port, '/cpu'), connections: 16, durationS, warmupS }),
+      measure: h1Throughput(budget, '/cpu', 16),
     },
   ];
 }

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseH2load, parseWrk } from '../../bench/lib/load.ts';
+import { cpuPerRequest, parseProcStat } from '../../bench/lib/proc.ts';
 import { goals } from '../../bench/lib/report.ts';
 import type { ScenarioResults } from '../../bench/lib/report.ts';
 import type { Measurement } from '../../bench/lib/scenarios.ts';
@@ -38,6 +39,7 @@ test('wrk: rate, percentiles in µs whatever the unit, and every kind of error',
   assert.equal(result.p50, 680);
   assert.equal(result.p99, 10_500);
   assert.equal(result.requests, 391959);
+  assert.equal(result.answered, 391959 - 4, 'non-2xx responses are not answers');
   assert.equal(result.errors, 2 + 3 + 4);
 });
 
@@ -46,9 +48,37 @@ test('h2load: rate, failures and non-2xx count as errors, percentiles from the l
   const result = parseH2load(H2LOAD, latencies);
   assert.equal(result.rps, 48335.61);
   assert.equal(result.requests, 241678);
+  assert.equal(result.answered, 241670, 'the 2xx count');
   assert.equal(result.errors, 3 + 2 + 1 + 2);
   assert.equal(result.p50, 500);
   assert.equal(result.p99, 990);
+});
+
+test('h2load: the application protocol must be the one asked for', () => {
+  const spoke = (protocol: string): string => H2LOAD.replace('finished in', `Application protocol: ${protocol}\n\nfinished in`);
+  assert.equal(parseH2load(spoke('h2'), [], 'h2').answered, 241670);
+  assert.equal(parseH2load(spoke('h2c'), [], 'h2c').answered, 241670);
+  assert.throws(() => parseH2load(spoke('http/1.1'), [], 'h2'), /spoke http\/1\.1, not h2/);
+  assert.throws(() => parseH2load(spoke('h2c'), [], 'h2'), /spoke h2c, not h2/);
+  assert.throws(() => parseH2load(H2LOAD, [], 'h2'), /negotiated no application protocol/);
+});
+
+test('/proc stat: fields counted from the last parenthesis, whatever the process name holds', () => {
+  // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime …
+  const line = '1234 (node (x) y) S 77 1234 1234 0 -1 4194560 5000 0 0 0 321 45 6 7 20 0 11 0 98765 1234567 8901 18446744073709551615';
+  assert.deepEqual(parseProcStat(line), { ppid: 77, cpuTicks: 321 + 45, childrenCpuTicks: 6 + 7 });
+  // A name that is only a parenthesis, and one with spaces before it.
+  assert.equal(parseProcStat(line.replace('(node (x) y)', '())')).cpuTicks, 366);
+  assert.equal(parseProcStat(line.replace('(node (x) y)', '( ) ( )')).ppid, 77);
+  assert.throws(() => parseProcStat('1234 (truncated) S 77'), /field 14/);
+});
+
+test('CPU time per request', () => {
+  // 2 cores busy for 1 s over 80,000 answers: 25 µs each.
+  assert.equal(cpuPerRequest(2_000_000, 80_000), 25);
+  assert.equal(cpuPerRequest(10_000, 30_000).toFixed(2), '0.33', 'one 10 ms tick over a quick run');
+  assert.ok(Number.isNaN(cpuPerRequest(1_000, 0)), 'nothing answered');
+  assert.ok(Number.isNaN(cpuPerRequest(Number.NaN, 10)), 'not measured');
 });
 
 test('output that is not the tool\'s is not mistaken for a result', () => {
@@ -66,7 +96,7 @@ test('spread and quantile', () => {
 
 test('the goal check uses the medians of each scenario', () => {
   const runs = (rps: number[], extra: Partial<Measurement> = {}): Measurement[] =>
-    rps.map((r) => ({ rps: r, p50: 1, p99: 2, requests: 1, errors: 0, rss: 1, ...extra }));
+    rps.map((r) => ({ rps: r, p50: 1, p99: 2, requests: 1, answered: 1, errors: 0, rss: 1, cpuUs: 1, cpuUsPerRequest: 1, ...extra }));
   const entry = (id: string, list: Measurement[]) =>
     [id, { contender: { id, label: id, script: '', args: [] }, runs: list }] as const;
   const all = new Map<string, ScenarioResults>([
