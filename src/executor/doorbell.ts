@@ -8,8 +8,8 @@
  *                         ◄──unpark() by the consumer itself──┘
  *
  * Consumer: read every ring; when all are empty, `park()` (store PARKED), then check the rings
- * once more, and only if they are still empty `wait()`. Producer: commit the record (store of the
- * ring's tail), then `ring()`: load the state, and only if it is PARKED, compareExchange it to
+ * once more, and only if they are still empty `wait()` (or, on a thread with nothing else to run,
+ * `block()`). Producer: publish the records (store of the ring's tail), then `ring()`: load the state, and only if it is PARKED, compareExchange it to
  * AWAKE and notify.
  *
  * Why no wake-up is lost: both sides store, then load the other side's word, with sequentially
@@ -69,8 +69,9 @@ export class Doorbell {
   }
 
   /**
-   * Blocks this thread until a producer rings or `timeoutMs` passes; returns whether it was
-   * rung. Only for a thread with nothing else to run: its event loop stands still meanwhile.
+   * After `park()`: blocks this thread until a producer rings or `timeoutMs` passes; returns
+   * false only when the time passed (true at once if a producer rang since `park()`). Only for a
+   * thread with nothing else to run: its event loop stands still meanwhile.
    */
   block(timeoutMs: number): boolean {
     const result = Atomics.wait(this.#state, this.#index, PARKED, timeoutMs);

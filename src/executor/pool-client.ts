@@ -9,10 +9,11 @@
  * pool could hold, each within its timeout) rather than being shed.
  *
  * Waiting for answers: while tasks are outstanding, the worker reads its response rings each
- * time it submits, and otherwise parks on its doorbell (doorbell.ts) until an isolate rings it
- * (after polling once per event-loop turn for `poolPoll` µs, 0 by default). The rings, their
- * outboxes and that loop are a `RingEndpoint` (ring-endpoint.ts), the same as the isolate's.
- * The event loop stays free meanwhile: nothing spins in a tight loop on this thread.
+ * time it submits and once per event-loop turn for about twice the recent answer time (at most
+ * ANSWER_LOOK_CAP_US), so that answers reach it without a wake-up; after that it parks on its
+ * doorbell (doorbell.ts) until an isolate rings it. The rings, their outboxes and that loop are a
+ * `RingEndpoint` (ring-endpoint.ts), the same as the isolate's. The event loop stays free
+ * meanwhile: nothing spins in a tight loop on this thread.
  */
 
 import { describeThrown, internalFault, type Fault, type Reporter } from '../app/boundary.ts';

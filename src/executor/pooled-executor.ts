@@ -6,9 +6,14 @@
  *
  * The rings, the answers waiting for room and the loop are a `RingEndpoint` (ring-endpoint.ts):
  * read every request ring; if there was work, go round again after one event-loop turn (so async
- * handlers progress and answers go out); if not, poll for `poolPoll` µs (default none), then park
- * on the doorbell until a pinned worker rings. Under load the isolate keeps finding work and
- * never parks, and nobody makes a syscall to wake it.
+ * handlers progress and answers go out); if not, and no task is running or queued, spin for the
+ * spin window (spin.ts; only where cores outnumber isolates), then block on the doorbell 1 ms at
+ * a time while requests came recently, and park with `Atomics.waitAsync` after that. Under load
+ * the isolate keeps finding work and never parks, and nobody makes a syscall to wake it.
+ *
+ * What a handler gets is its own: `req`, its params, headers (decoded from the record's own
+ * string on first read), body (copied out of the ring) and the response are made for the task,
+ * so a handler may keep any of them after it returns. Nothing it can reach refers to ring memory.
  *
  * While a handler's synchronous part runs, the isolate publishes when it started and its time
  * limit (isolate-state.ts): if it overruns, the supervisor's watchdog replaces the whole isolate.

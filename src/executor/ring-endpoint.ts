@@ -21,12 +21,13 @@
  *
  * The loop. Each step reads every incoming ring, then retries the outboxes. Then, unless there
  * is nothing left to wait for (the owner expects no records and no write is blocked: the loop
- * stops until `start()`), it either goes round again after one event-loop turn (a step that read
- * records, if `rescanAfterRead`; or within `pollWindowMs` of the last record read, the `poolPoll`
- * option) or parks: it publishes PARKED, re-checks the incoming rings, and only if they are still
- * empty waits on its doorbell with `Atomics.waitAsync`. Going round by event-loop turns, never in
- * a tight loop, leaves the thread free for its own work meanwhile (connections, handlers). Under
- * load the loop keeps finding records, never parks, and no thread makes a syscall to wake it.
+ * stops until `start()`), it goes round again after one event-loop turn if the step read records
+ * and `rescanAfterRead`; else it keeps looking for the spin window (spin.ts: by turns for
+ * `waitBy: 'turns'`, spinning while the owner is idle for `'idle'`), and then parks: it
+ * publishes PARKED, re-checks the incoming rings, and only if they are still empty waits on its
+ * doorbell — blocking the thread for up to BLOCK_MS where it has nothing else to run and records
+ * came recently, else with `Atomics.waitAsync`. Under load the loop keeps finding records, never
+ * parks, and no thread makes a syscall to wake it.
  *
  * Nothing on the per-record path allocates: records are visited through one function made with
  * the endpoint, and the only objects made are a `BodyRest` per record that did not fit whole and
