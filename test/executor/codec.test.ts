@@ -712,6 +712,37 @@ describe('requests', () => {
   });
 });
 
+describe('strings at the edge of the short-string copy', () => {
+  test('ASCII and non-ASCII strings of 63, 64 and 65 units round-trip in every field', () => {
+    for (const length of [63, 64, 65]) {
+      for (const text of ['a'.repeat(length), `${'b'.repeat(length - 1)}é`, `é${'c'.repeat(length - 1)}`]) {
+        const decoded = roundTripRequest({ ...base, path: `/${text}`.slice(0, length), rawQuery: text, params: { [text]: text }, headers: { 'x-long': text, accept: text } });
+        assert.equal(decoded.path, `/${text}`.slice(0, length));
+        assert.equal(decoded.rawQuery, text);
+        assert.equal(decoded.params[text], text);
+        assert.equal(decoded.headers['x-long'], text);
+        assert.equal(decoded.headers['accept'], text);
+      }
+    }
+  });
+});
+
+describe('reused header values', () => {
+  test('a table header whose value differs from the last one only after its first byte is decoded afresh', () => {
+    const link = new Link(4096);
+    const values = ['text/plain', 'text/plaim', 'text/plain', 'uext/plain', 'text/plain; charset=utf-8', 'text/plain; charset=utf-9'];
+    const seen: string[] = [];
+    for (const [i, value] of values.entries()) {
+      encodeResponse(link.producer, i, { status: 200, headers: { 'content-type': value }, body: null });
+      link.producer.publish();
+      link.consumer.take((bytes, offset, length) => {
+        seen.push(decodeResponse(bytes, offset, length).headers['content-type'] as string);
+      });
+    }
+    assert.deepEqual(seen, values);
+  });
+});
+
 describe('the ASCII flag', () => {
   test('is set when every string is ASCII and not otherwise; both decode the same', () => {
     for (const [path, ascii] of [['/items/42', true], ['/café', false], ['/😀', false], ['', true]] as const) {
