@@ -22,8 +22,7 @@ import http2 from 'node:http2';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
-import { decodeRequest, decodeResponse, encodeRequest, encodeResponse } from '../src/executor/codec.ts';
-import { createRing, RingConsumer, RingProducer } from '../src/executor/ring.ts';
+import { codecRoundTrip } from './lib/codec-trip.ts';
 import { serve } from '../src/index.ts';
 
 const quick = process.argv.includes('--quick');
@@ -32,44 +31,13 @@ const poolPoll = pollAt === -1 ? undefined : Number(process.argv[pollAt + 1]);
 const clientAt = process.argv.indexOf('--client');
 
 function codecRoundTrips(count: number): { nsPerTrip: number; bytesPerTrip: number } {
-  const request = createRing(256 * 1024);
-  const response = createRing(256 * 1024);
-  const reqOut = new RingProducer(request);
-  const reqIn = new RingConsumer(request);
-  const resOut = new RingProducer(response);
-  const resIn = new RingConsumer(response);
-  const headers = {
-    host: '127.0.0.1:8080',
-    'user-agent': 'h2load nghttp2/1.52.0',
-    accept: '*/*',
-    'accept-encoding': 'gzip, deflate, br',
-    'x-request-id': '5f2b6c1e-8d3a-4f7e-9a0b-1c2d3e4f5a6b',
-  };
-  const params = { id: '42' };
-  const body = new Uint8Array(0);
-  const outgoing = { status: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: '{"id":42,"name":"widget"}' };
-  let sink = 0;
-  const onRequest = (bytes: Buffer, offset: number, length: number): void => {
-    sink += decodeRequest(bytes, offset, length).path.length;
-  };
-  const onResponse = (bytes: Buffer, offset: number, length: number): void => {
-    sink += decodeResponse(bytes, offset, length).status;
-  };
-  const trip = (i: number): void => {
-    encodeRequest(reqOut, { taskId: i, routeId: 3, method: 'GET', path: '/items/42', rawQuery: 'q=1', params, headers, body });
-    reqOut.publish();
-    if (reqIn.take(onRequest) !== 1) throw new Error('the request record did not arrive');
-    encodeResponse(resOut, i, { ...outgoing, headers: { ...outgoing.headers } });
-    resOut.publish();
-    if (resIn.take(onResponse) !== 1) throw new Error('the response record did not arrive');
-  };
+  const trip = codecRoundTrip(1);
   for (let i = 0; i < 20_000; i++) trip(i); // warm up
   const allocatedBefore = v8.getHeapStatistics().total_allocated_bytes;
   const began = performance.now();
   for (let i = 0; i < count; i++) trip(i);
   const elapsed = performance.now() - began;
   const allocated = v8.getHeapStatistics().total_allocated_bytes - allocatedBefore;
-  if (sink === 0) console.log('');
   return { nsPerTrip: (elapsed * 1e6) / count, bytesPerTrip: allocated / count };
 }
 

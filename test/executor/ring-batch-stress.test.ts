@@ -17,6 +17,7 @@ import { Worker } from 'node:worker_threads';
 import { createDoorbells } from '../../src/executor/doorbell.ts';
 import { RING_DATA, RING_HEAD, RING_TAIL } from '../../src/executor/layout.ts';
 import { createRing } from '../../src/executor/ring.ts';
+import { workerReport } from './ring-support.ts';
 import {
   STAT_PUBLISHED,
   STAT_RECEIVED,
@@ -43,14 +44,6 @@ interface StressResult {
   readonly ms: number;
 }
 
-function report<T>(worker: Worker, name: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`the ${name} exited (${code}) before reporting`)));
-  });
-}
-
 async function runStress(options: StressOptions): Promise<StressResult> {
   const ring = createRing(options.capacity);
   const bells = createDoorbells(1);
@@ -62,9 +55,9 @@ async function runStress(options: StressOptions): Promise<StressResult> {
   const started = performance.now();
   const consumerWorker = spawn('consumer');
   const producerWorker = spawn('producer');
-  const producerReport = report<BatchProducerReport>(producerWorker, 'producer');
+  const producerReport = workerReport<BatchProducerReport>(producerWorker, 'producer');
   producerReport.catch(() => {}); // awaited below, unless the consumer fails first
-  const consumerReport = report<BatchConsumerReport>(consumerWorker, 'consumer');
+  const consumerReport = workerReport<BatchConsumerReport>(consumerWorker, 'consumer');
 
   const progress = new Int32Array(stats);
   const control = new Int32Array(ring, 0, RING_DATA >> 2);

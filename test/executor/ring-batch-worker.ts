@@ -23,6 +23,7 @@
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { Doorbell } from '../../src/executor/doorbell.ts';
 import { RingConsumer, RingProducer } from '../../src/executor/ring.ts';
+import { prng } from './ring-support.ts';
 
 export interface BatchStressData {
   readonly role: 'producer' | 'consumer';
@@ -72,17 +73,6 @@ export interface BatchConsumerReport {
   /** Records handled slowly (busy-waited on). */
   readonly slowRecords: number;
   readonly ms: number;
-}
-
-/** xorshift32: small, fast, and the same sequence in both threads for the same seed. */
-function prng(seed: number): () => number {
-  let x = seed >>> 0 || 0x2545_f491;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return x >>> 0;
-  };
 }
 
 /** Payload sizes: mostly small, some medium, a few up to the ring's largest payload (all ≥ 8). */

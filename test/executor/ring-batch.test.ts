@@ -19,40 +19,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { RING_DATA, RING_HEAD, RING_TAIL } from '../../src/executor/layout.ts';
-import { createRing, RingConsumer, RingProducer } from '../../src/executor/ring.ts';
-
-interface Ring {
-  readonly buffer: SharedArrayBuffer;
-  readonly control: Int32Array;
-  readonly producer: RingProducer;
-  readonly consumer: RingConsumer;
-}
-
-/** A fresh ring whose byte counters start at `start` (mod 2^32, a multiple of 8). */
-function makeRing(capacity: number, start = 0): Ring {
-  const buffer = createRing(capacity);
-  const control = new Int32Array(buffer, 0, RING_DATA >> 2);
-  control[RING_HEAD >> 2] = start | 0;
-  control[RING_TAIL >> 2] = start | 0;
-  return { buffer, control, producer: new RingProducer(buffer), consumer: new RingConsumer(buffer) };
-}
-
-/** Bytes that identify record `serial`: a lost, duplicated or reordered record cannot match. */
-function pattern(serial: number, size: number): Buffer {
-  const out = Buffer.allocUnsafe(size);
-  let x = (serial * 0x9e37_79b1 + 1) >>> 0;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  if (size >= 4) out.writeUInt32LE(serial, 0);
-  return out;
-}
-
-const align8 = (n: number): number => (n + 7) & ~7;
+import { RING_HEAD, RING_TAIL } from '../../src/executor/layout.ts';
+import type { RingProducer } from '../../src/executor/ring.ts';
+import { align8, makeRing, pattern, type Ring } from './ring-support.ts';
 
 /** Writes record `serial` of `size` bytes and commits it (not published); returns the payload offset or -1. */
 function commitRecord(producer: RingProducer, serial: number, size: number): number {

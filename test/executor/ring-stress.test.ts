@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { createDoorbells } from '../../src/executor/doorbell.ts';
 import { RING_DATA, RING_HEAD, RING_TAIL } from '../../src/executor/layout.ts';
 import { createRing } from '../../src/executor/ring.ts';
+import { workerReport } from './ring-support.ts';
 import {
   STAT_PUSHED,
   STAT_RECEIVED,
@@ -30,14 +31,6 @@ interface StressOptions {
   readonly bursty: boolean;
 }
 
-function report<T>(worker: Worker, name: string): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`the ${name} exited (${code}) before reporting`)));
-  });
-}
-
 async function runStress(options: StressOptions): Promise<{ producer: ProducerReport; consumer: ConsumerReport; ring: SharedArrayBuffer }> {
   const ring = createRing(options.capacity);
   const bells = createDoorbells(1);
@@ -48,7 +41,7 @@ async function runStress(options: StressOptions): Promise<{ producer: ProducerRe
   };
   const consumerWorker = spawn('consumer');
   const producerWorker = spawn('producer');
-  const reports = Promise.all([report<ProducerReport>(producerWorker, 'producer'), report<ConsumerReport>(consumerWorker, 'consumer')]);
+  const reports = Promise.all([workerReport<ProducerReport>(producerWorker, 'producer'), workerReport<ConsumerReport>(consumerWorker, 'consumer')]);
 
   const progress = new Int32Array(stats);
   const control = new Int32Array(ring, 0, RING_DATA >> 2);

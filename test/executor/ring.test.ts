@@ -9,25 +9,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { RING_DATA, RING_HEAD, RING_TAIL, RING_WRAP_MARK } from '../../src/executor/layout.ts';
 import { createRing, maxPayload, ringByteLength, RingConsumer, RingProducer } from '../../src/executor/ring.ts';
-
-interface Ring {
-  readonly buffer: SharedArrayBuffer;
-  readonly producer: RingProducer;
-  readonly consumer: RingConsumer;
-}
-
-/**
- * A fresh ring whose byte counters start at `start` (mod 2^32, a multiple of 8) instead of 0, as
- * if that many bytes had already gone through it. Lets a test put the tail anywhere and cross
- * the 2^32 wrap of the counters without pushing 4 GiB.
- */
-function makeRing(capacity: number, start = 0): Ring {
-  const buffer = createRing(capacity);
-  const control = new Int32Array(buffer, 0, RING_DATA >> 2);
-  control[RING_HEAD >> 2] = start | 0;
-  control[RING_TAIL >> 2] = start | 0;
-  return { buffer, producer: new RingProducer(buffer), consumer: new RingConsumer(buffer) };
-}
+import { align8, makeRing, pattern } from './ring-support.ts';
 
 /** Drains up to `max` records, copying each payload out (the ring may overwrite it afterwards). */
 function drainCopies(consumer: RingConsumer, max?: number): Buffer[] {
@@ -36,21 +18,6 @@ function drainCopies(consumer: RingConsumer, max?: number): Buffer[] {
   return out;
 }
 
-/** Bytes that identify record `serial`: a lost, duplicated or reordered record cannot match. */
-function pattern(serial: number, size: number): Buffer {
-  const out = Buffer.allocUnsafe(size);
-  let x = (serial * 0x9e37_79b1 + 1) >>> 0;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x & 0xff;
-  }
-  if (size >= 4) out.writeUInt32LE(serial, 0);
-  return out;
-}
-
-const align8 = (n: number): number => (n + 7) & ~7;
 /** Ring bytes one record with a `size`-byte payload takes, header and padding included. */
 const footprint = (size: number): number => align8(4 + size);
 

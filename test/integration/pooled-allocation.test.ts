@@ -18,8 +18,7 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { after, before, test } from 'node:test';
 import v8 from 'node:v8';
-import { decodeRequest, decodeResponse, encodeRequest, encodeResponse } from '../../src/executor/codec.ts';
-import { createRing, RingConsumer, RingProducer } from '../../src/executor/ring.ts';
+import { codecRoundTrip } from '../../bench/lib/codec-trip.ts';
 import { serve, type Server } from '../../src/index.ts';
 
 const APP = new URL('../fixtures/alloc-app.ts', import.meta.url);
@@ -142,42 +141,7 @@ test('bytes allocated in the pooled isolate per trivial offloaded request', { ti
 
 /** Bytes allocated per codec round trip, measured as bench/offload.ts does, in batches of `batch` records. */
 function codecBytesPerTrip(batches: number, trips: number, batch: number): number[] {
-  const request = createRing(256 * 1024);
-  const response = createRing(256 * 1024);
-  const reqOut = new RingProducer(request);
-  const reqIn = new RingConsumer(request);
-  const resOut = new RingProducer(response);
-  const resIn = new RingConsumer(response);
-  const headers = {
-    host: '127.0.0.1:8080',
-    'user-agent': 'h2load nghttp2/1.52.0',
-    accept: '*/*',
-    'accept-encoding': 'gzip, deflate, br',
-    'x-request-id': '5f2b6c1e-8d3a-4f7e-9a0b-1c2d3e4f5a6b',
-  };
-  const params = { id: '42' };
-  const body = new Uint8Array(0);
-  const outgoing = { status: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: '{"id":42,"name":"widget"}' };
-  let sink = 0;
-  const onRequest = (bytes: Buffer, offset: number, length: number): void => {
-    sink += decodeRequest(bytes, offset, length).path.length;
-  };
-  const onResponse = (bytes: Buffer, offset: number, length: number): void => {
-    sink += decodeResponse(bytes, offset, length).status;
-  };
-  const round = (first: number): void => {
-    for (let k = 0; k < batch; k++) {
-      const taskId = first + k;
-      if (encodeRequest(reqOut, { taskId, routeId: 3, method: 'GET', path: '/items/42', rawQuery: 'q=1', params, headers, body }) < 0) throw new Error('no room for the request');
-    }
-    reqOut.publish();
-    if (reqIn.take(onRequest) !== batch) throw new Error('the request records did not arrive');
-    for (let k = 0; k < batch; k++) {
-      if (encodeResponse(resOut, first + k, { ...outgoing, headers: { ...outgoing.headers } }) === -1) throw new Error('no room for the response');
-    }
-    resOut.publish();
-    if (resIn.take(onResponse) !== batch) throw new Error('the response records did not arrive');
-  };
+  const round = codecRoundTrip(batch);
   for (let i = 0; i < 40_000; i += batch) round(i); // warm up: let the optimizing compiler finish
   const perTrip: number[] = [];
   for (let b = 0; b < batches; b++) {
@@ -185,7 +149,6 @@ function codecBytesPerTrip(batches: number, trips: number, batch: number): numbe
     for (let i = 0; i < trips; i += batch) round(i);
     perTrip.push((v8.getHeapStatistics().total_allocated_bytes - before) / trips);
   }
-  if (sink === 0) throw new Error('nothing was decoded');
   return perTrip;
 }
 
