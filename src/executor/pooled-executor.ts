@@ -237,7 +237,7 @@ export class PooledExecutor {
       request.path,
       request.rawQuery,
       request.params,
-      request.headerSource,
+      request,
       request.body,
       request.body.byteLength,
       this.#isolate,

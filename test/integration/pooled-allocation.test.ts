@@ -24,18 +24,20 @@ import { serve, type Server } from '../../src/index.ts';
 const APP = new URL('../fixtures/alloc-app.ts', import.meta.url);
 
 /*
- * The bounds, and what they catch. Measured on the 2-core dev VM, Node 26.10: the server figure
- * in 8 runs of this file, the codec figure in 14 (3 were asked for; the spread called for more):
+ * The bounds, and what they catch. Measured on the 2-core dev VM, Node 26.10, in runs of this
+ * file (how many with each row; the codec figure's spread called for more than the server's):
  *
  *                                         pooled isolate, B/request   codec round trip, B/trip
- *   as it is                              1912 – 2143                 716 – 799 (two modes,
- *                                                                     ~720 and ~795, by run)
- *   eager header decoding, measured with a throwaway copy of src/ (3 runs each):
+ *   as it is (3 runs)                     1662 – 1816                 692 – 783 (two modes,
+ *                                                                     ~700 and ~780, by run)
+ *   the decoder before the request became its own header source, and its eager variants,
+ *   measured with a throwaway copy of src/ (3 runs each; the first row in 8 and 14):
+ *     as it was                             1912 – 2143                 716 – 799
  *     decodeRequest decodes every record's headers with the Reader
  *     (values of table headers interned)   1873 – 1959                 698 – 835
  *     … and without the interning           2149 – 2240                 1033 – 1115
- *     decodeRequest calls RecordHeaders
- *     .decode() at once (no interning)      2133 – 2181                 1034 – 1110
+ *     decodeRequest decodes the headers from
+ *     their string at once (no interning)     2133 – 2181                 1034 – 1110
  *     PooledExecutor passes request.headers
  *     to Request (decoded at task start)    2113 – 2347                 715 – 795 (not in its path)
  *

@@ -1,6 +1,6 @@
 /**
  * A pooled handler may keep its `req` after it returns, and read it later: its headers, which a
- * pooled isolate decodes lazily (codec.ts, RecordHeaders), must then still be its own.
+ * pooled isolate decodes lazily (codec.ts, DecodedRequest), must then still be its own.
  *
  * The ring record a request came in is freed once take() has visited it, and the pinned worker
  * writes later records over it. Headers are kept as a JS string copied out of the record (the
