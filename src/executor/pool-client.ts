@@ -113,7 +113,6 @@ export class PoolClient {
   #nextTaskId = 1;
   #nextIsolate = 0;
 
-  /** Where an answer that cannot be read is reported (under the error id its request gets). */
   /** Where faults of the pool's own making are logged (under an error id, as all faults are). */
   readonly #reporter: Reporter;
 
