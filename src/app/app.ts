@@ -13,6 +13,7 @@ import { builtInRoutes } from './built-in.ts';
 import type { LifespanHook, OnErrorHook, OnRequestHook, OnResponseHook, Plugin, RequestInfo } from './hooks.ts';
 import { isStandardSchema, type RouteSchema } from './schema.ts';
 import type { Reply } from './response.ts';
+import { resolveSocketRoute, type SocketRoute, type WebSocketHandlers, type WebSocketOptions } from '../websocket/route.ts';
 import { routeInfo, type AppOptions, type AppTable, type BuiltIn, type Handler, type Route, type RouteInfo, type RouteOptions } from './table.ts';
 
 export type { AppOptions, AppTable, BuiltIn, Handler, HandlerResult, RequestFor, ResultFor, Route, RouteInfo, RouteOptions } from './table.ts';
@@ -28,6 +29,10 @@ export class App {
   readonly #options: AppOptions;
   readonly #hooks = { onRequest: [] as OnRequestHook[], onResponse: [] as OnResponseHook[], onError: [] as OnErrorHook[] };
   readonly #lifespan = { startup: [] as LifespanHook[], shutdown: [] as LifespanHook[] };
+  readonly #sockets: SocketRoute[] = [];
+  readonly #socketRouter = new Router<SocketRoute>();
+  /** Where `publish` goes in this isolate once it serves (set by the server); null before. */
+  #publisher: ((topic: string, data: string | Uint8Array) => void) | null = null;
   #frozen = false;
 
   constructor(options: AppOptions = {}) {
@@ -41,6 +46,11 @@ export class App {
       options: this.#options,
       hooks: this.#hooks,
       lifespan: this.#lifespan,
+      sockets: this.#sockets,
+      socketRouter: this.#socketRouter,
+      setPublisher: (publisher) => {
+        this.#publisher = publisher;
+      },
       freeze: () => {
         if (this.#frozen) return;
         this.#frozen = true;
@@ -59,6 +69,38 @@ export class App {
   readonly options: Method = (path, handler, options) => this.#add('OPTIONS', path, handler, options);
   /** A route for every method not registered on the same path by a more specific call. */
   readonly all: Method = (path, handler, options) => this.#add(ANY_METHOD, path, handler, options);
+
+  /**
+   * A WebSocket route, over HTTP/1.1 (Upgrade) and HTTP/2 (extended CONNECT, RFC 8441) alike:
+   *
+   *     app.ws('/chat/:room', {
+   *       open(ws) { ws.subscribe(`room:${ws.params.room}`); },
+   *       message(ws, data) { ws.publish(`room:${ws.params.room}`, data); },
+   *     }, { maxPayload: 64 * 1024 });
+   *
+   * Sockets live on the pinned isolate that holds their connection; `{ pool: true }` is refused.
+   */
+  ws<Data = unknown>(path: string, handlers: WebSocketHandlers<Data>, options?: WebSocketOptions): this {
+    this.#checkOpen(`WS ${String(path)}`);
+    const resolved = resolveSocketRoute(path, handlers, options);
+    const route: SocketRoute = { id: this.#sockets.length, path, handlers: resolved.handlers as WebSocketHandlers, options: resolved.options };
+    const added = this.#socketRouter.add('GET', path, route);
+    if (!added.ok) throw new FasterApiError(ErrorCode.ROUTE_DEFINITION, added.error);
+    this.#sockets.push(route);
+    return this;
+  }
+
+  /**
+   * Sends `data` (a string as text, bytes as binary) to every WebSocket subscribed to `topic`, on
+   * every isolate. Callable from any handler, hook or WebSocket callback, pinned or pooled, once
+   * the server serves; before that (while the module loads) it throws.
+   */
+  publish(topic: string, data: string | Uint8Array): void {
+    if (typeof topic !== 'string') throw new TypeError('the topic must be a string');
+    if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw new TypeError('the data must be a string or a Uint8Array');
+    if (this.#publisher === null) throw new FasterApiError(ErrorCode.ROUTE_DEFINITION, 'publish() works once the server serves the app, not while its module loads');
+    this.#publisher(topic, data);
+  }
 
   /** Runs before routing, on every request; the first hook that returns a reply answers it. */
   onRequest(hook: OnRequestHook): this {

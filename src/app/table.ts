@@ -6,6 +6,7 @@
 
 import type { Router } from '../router/router.ts';
 import { ANY_METHOD } from '../router/router.ts';
+import type { SocketRoute } from '../websocket/route.ts';
 import type { Hooks, Lifespan } from './hooks.ts';
 import type { IncomingHeaders, Query, Request } from './request.ts';
 import type { Reply, Response } from './response.ts';
@@ -146,6 +147,11 @@ export interface AppTable {
   readonly options: AppOptions;
   readonly hooks: Hooks;
   readonly lifespan: Lifespan;
+  /** WebSocket routes, in registration order, and the router that finds them by path. */
+  readonly sockets: readonly SocketRoute[];
+  readonly socketRouter: Router<SocketRoute>;
+  /** Where the app's `publish` goes in this isolate (set once it serves). */
+  setPublisher(publisher: (topic: string, data: string | Uint8Array) => void): void;
   /** Refuses further registration (routes must exist when the module has loaded) and adds the built-in routes. */
   freeze(): void;
 }

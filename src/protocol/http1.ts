@@ -6,10 +6,13 @@
  */
 
 import http from 'node:http';
+import type net from 'node:net';
+import { errorResponse } from '../app/boundary.ts';
 import type { IncomingHeaders } from '../app/request.ts';
 import { disposeBody, isBodyStream, type Outgoing } from '../app/response.ts';
 import { bodyLength, pipeBody } from './body.ts';
 import { refuse, type Incoming, type IncomingListener, type RespondOptions } from './incoming.ts';
+import { hasToken, Http1Upgrade, type UpgradeListener } from './upgrade.ts';
 
 export interface Http1Limits {
   readonly keepAliveTimeout: number;
@@ -19,7 +22,12 @@ export interface Http1Limits {
   readonly maxHeaderCount: number;
 }
 
-export function createHttp1Engine(limits: Http1Limits, onIncoming: IncomingListener): http.Server {
+/**
+ * The HTTP/1.1 engine. With `onUpgrade`, requests with `Upgrade: websocket` are handed to it as
+ * the raw socket (Node's 'upgrade' event) after the same request-line and Host checks as any
+ * request; without, they are served as ordinary requests.
+ */
+export function createHttp1Engine(limits: Http1Limits, onIncoming: IncomingListener, onUpgrade: UpgradeListener | null = null): http.Server {
   const { maxHeaderCount } = limits;
   const server = http.createServer(
     {
@@ -32,8 +40,9 @@ export function createHttp1Engine(limits: Http1Limits, onIncoming: IncomingListe
       // llhttp answers 431 itself past this size (request line and headers).
       maxHeaderSize: limits.maxHeaderSize,
       // Requests carrying `Upgrade: h2c` are served as HTTP/1.1, which RFC 9113 §3.1 allows;
-      // clients that want HTTP/2 in cleartext use prior knowledge on the same port.
-      shouldUpgradeCallback: () => false,
+      // clients that want HTTP/2 in cleartext use prior knowledge on the same port. Only a
+      // WebSocket upgrade takes the connection over, where the app has WebSocket routes.
+      shouldUpgradeCallback: (req) => onUpgrade !== null && hasToken(req.headers.upgrade, 'websocket'),
     },
     (req, res) => {
       const target = requestTarget(req.url ?? '/');
@@ -49,6 +58,15 @@ export function createHttp1Engine(limits: Http1Limits, onIncoming: IncomingListe
       }
     },
   );
+  if (onUpgrade !== null) {
+    server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+      const target = requestTarget(req.url ?? '/');
+      const upgrade = new Http1Upgrade(req, target ?? '/', socket, head);
+      if (target === null || !validHost(req.headers.host)) upgrade.refuse(errorResponse(400, 'Bad Request: malformed request line or Host'));
+      else if (req.rawHeaders.length >> 1 > maxHeaderCount) upgrade.refuse(errorResponse(431, `Request Header Fields Too Large: the limit is ${maxHeaderCount} headers`));
+      else onUpgrade(upgrade);
+    });
+  }
   // Node keeps at most this many headers and silently drops the rest: one more than the limit
   // shows that the limit was passed.
   server.maxHeadersCount = maxHeaderCount + 1;

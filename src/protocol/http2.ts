@@ -7,10 +7,12 @@
  */
 
 import http2 from 'node:http2';
+import { errorResponse } from '../app/boundary.ts';
 import type { IncomingHeaders } from '../app/request.ts';
 import { disposeBody, isBodyStream, type Outgoing } from '../app/response.ts';
 import { bodyLength, pipeBody } from './body.ts';
 import { ignore, refuse, type Incoming, type IncomingListener, type RespondOptions } from './incoming.ts';
+import { Http2Upgrade, type UpgradeListener } from './upgrade.ts';
 
 export interface Http2Limits {
   /** Idle time after which a session with no open streams is closed, in ms. */
@@ -33,10 +35,20 @@ export interface Http2Limits {
  */
 const PSEUDO_HEADER_ROOM = 8;
 
-export function createHttp2Engine(limits: Http2Limits, sessions: Set<http2.ServerHttp2Session>, onIncoming: IncomingListener): http2.Http2Server {
+/**
+ * The HTTP/2 engine. With `onUpgrade`, it advertises SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441)
+ * and hands an extended CONNECT with `:protocol: websocket` to it; without, it advertises nothing
+ * and such a CONNECT is an ordinary request (which no route takes).
+ */
+export function createHttp2Engine(
+  limits: Http2Limits,
+  sessions: Set<http2.ServerHttp2Session>,
+  onIncoming: IncomingListener,
+  onUpgrade: UpgradeListener | null = null,
+): http2.Http2Server {
   const { maxHeaderCount } = limits;
   const server = http2.createServer({
-    settings: { maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderSize },
+    settings: { maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderSize, enableConnectProtocol: onUpgrade !== null },
     maxSessionMemory: limits.maxSessionMemory,
     maxHeaderListPairs: 2 * maxHeaderCount + PSEUDO_HEADER_ROOM,
     // Rapid reset (CVE-2023-44487) and frame floods are bounded by Node's and nghttp2's own
@@ -59,6 +71,7 @@ export function createHttp2Engine(limits: Http2Limits, sessions: Set<http2.Serve
     // field: RFC 9113 §8.3) and dropped fields with invalid names or values, so the raw list
     // starts with the pseudo-headers and the rest are the header fields.
     const authority = headers[':authority'] as string | undefined;
+    const tunnel = method === 'CONNECT' && headers[':protocol'] === 'websocket' && onUpgrade !== null;
     let pseudo = 0;
     while (pseudo < rawHeaders.length && (rawHeaders[pseudo] as string).charCodeAt(0) === 58 /* ':' */) {
       delete headers[rawHeaders[pseudo] as string];
@@ -67,6 +80,12 @@ export function createHttp2Engine(limits: Http2Limits, sessions: Set<http2.Serve
     // :authority stands for Host in HTTP/2 (RFC 9113 §8.3.1), so a handler reads the host the
     // same way over either protocol.
     if (authority !== undefined && headers.host === undefined) headers.host = authority;
+    if (tunnel) {
+      const upgrade = new Http2Upgrade(stream, target, headers);
+      if (fieldCount(rawHeaders, pseudo) > maxHeaderCount) upgrade.refuse(errorResponse(431, `Request Header Fields Too Large: the limit is ${maxHeaderCount} headers`));
+      else onUpgrade(upgrade);
+      return;
+    }
     const incoming = new Http2Incoming(stream, method, target, headers);
     if (fieldCount(rawHeaders, pseudo) > maxHeaderCount) {
       refuse(incoming, 431, `Request Header Fields Too Large: the limit is ${maxHeaderCount} headers`);

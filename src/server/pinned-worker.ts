@@ -15,9 +15,11 @@ import { createHttp1Engine } from '../protocol/http1.ts';
 import { createHttp2Engine } from '../protocol/http2.ts';
 import type { Engines } from '../protocol/connection.ts';
 import type { Incoming } from '../protocol/incoming.ts';
+import type { UpgradeIncoming } from '../protocol/upgrade.ts';
 import { IsolateState, startHeartbeat } from '../executor/isolate-state.ts';
 import { PoolClient } from '../executor/pool-client.ts';
 import { admit } from '../lifecycle/admit.ts';
+import { admitUpgrade, SocketHub } from '../lifecycle/upgrade.ts';
 import { createLifecycle, endStreams } from '../lifecycle/context.ts';
 import { WorkerConnections } from './connections.ts';
 import { listen } from './listen.ts';
@@ -76,10 +78,14 @@ function startServing(table: AppTable): void {
     }, LOOP_SAMPLE_MS).unref();
   }
   const onIncoming = (incoming: Incoming): void => admit(lifecycle, incoming);
+  // WebSockets: the engines take upgrades only where the app has WebSocket routes.
+  const hub = new SocketHub(table, isolate, { log, exposeErrors: data.exposeErrors }, data.limits.maxUrlLength);
+  table.setPublisher((topic, message) => hub.topics.publish(topic, message, null));
+  const onUpgrade = table.sockets.length === 0 ? null : (upgrade: UpgradeIncoming): void => admitUpgrade(hub, upgrade);
   const sessions = new Set<http2.ServerHttp2Session>();
   const engines: Engines = {
-    h1: createHttp1Engine(data.limits, onIncoming),
-    h2: createHttp2Engine(data.limits, sessions, onIncoming),
+    h1: createHttp1Engine(data.limits, onIncoming, onUpgrade),
+    h2: createHttp2Engine(data.limits, sessions, onIncoming, onUpgrade),
   };
   // A connection accepted before the listener closed but whose first request arrives during the
   // shutdown is still served: HTTP/1.1 answers it with `connection: close`, and an HTTP/2
@@ -122,13 +128,15 @@ function startServing(table: AppTable): void {
 
   /**
    * Graceful shutdown: stop accepting, end event streams (they may never end by themselves; an
-   * EventSource reconnects, to another server or to this one once it is back), let the
-   * connections finish within `graceMs`, then run the onShutdown hooks.
+   * EventSource reconnects, to another server or to this one once it is back), close WebSockets
+   * with 1001 (their clients reconnect the same way), let the connections finish within
+   * `graceMs`, then run the onShutdown hooks.
    */
   async function drain(graceMs: number): Promise<void> {
     lifecycle.draining = true;
     listener?.close();
     endStreams(lifecycle);
+    void hub.closeAll();
     const forced = await connections.drain(graceMs);
     await runShutdownHooks(table, isolate, log.error);
     // The supervisor terminates this thread on `drained`.
