@@ -20,6 +20,6 @@ export { ErrorCode, FasterApiError, HttpError, isFasterApiError, isHttpError } f
 export type { LogLevel } from './core/log.ts';
 export { andThen, err, fromPromise, fromThrowable, isErr, isOk, map, ok, unwrapOr, type Err, type Ok, type Result } from './core/result.ts';
 export { serve, type Server } from './server/serve.ts';
-export type { ServerWebSocket, SocketData } from './websocket/socket.ts';
-export type { WebSocketHandlers, WebSocketOptions } from './websocket/route.ts';
+export type { ServerWebSocket, SocketData } from './app/websocket/socket.ts';
+export type { WebSocketHandlers, WebSocketOptions } from './app/websocket/route.ts';
 export type { WorkerEvent } from './server/supervisor.ts';

@@ -13,11 +13,11 @@ import { builtInRoutes } from './built-in.ts';
 import type { LifespanHook, OnErrorHook, OnRequestHook, OnResponseHook, Plugin, RequestInfo } from './hooks.ts';
 import { isStandardSchema, type RouteSchema } from './schema.ts';
 import type { Reply } from './response.ts';
-import { resolveSocketRoute, type SocketRoute, type WebSocketHandlers, type WebSocketOptions } from '../websocket/route.ts';
+import { resolveSocketRoute, type SocketRoute, type WebSocketHandlers, type WebSocketOptions } from './websocket/route.ts';
 import { routeInfo, type AppOptions, type AppTable, type BuiltIn, type Handler, type Route, type RouteInfo, type RouteOptions } from './table.ts';
 
 export type { AppOptions, AppTable, BuiltIn, Handler, HandlerResult, RequestFor, ResultFor, Route, RouteInfo, RouteOptions } from './table.ts';
-export { routeInfo, routeLabel } from './table.ts';
+export { reportedRoutes, routeInfo, routeLabel } from './table.ts';
 
 const APP = Symbol.for('fasterapi.app');
 

@@ -6,7 +6,7 @@
 
 import type { Router } from '../router/router.ts';
 import { ANY_METHOD } from '../router/router.ts';
-import type { SocketRoute } from '../websocket/route.ts';
+import type { SocketRoute } from './websocket/route.ts';
 import type { Hooks, Lifespan } from './hooks.ts';
 import type { IncomingHeaders, Query, Request } from './request.ts';
 import type { Reply, Response } from './response.ts';
@@ -154,6 +154,18 @@ export interface AppTable {
   setPublisher(publisher: (topic: string, data: string | Uint8Array) => void): void;
   /** Refuses further registration (routes must exist when the module has loaded) and adds the built-in routes. */
   freeze(): void;
+}
+
+/**
+ * Every route an isolate built, as the supervisor compares and lists them: the HTTP routes, then
+ * the WebSocket routes (method `WS`, IDs after the HTTP routes').
+ */
+export function reportedRoutes(table: AppTable): RouteInfo[] {
+  const base = table.routes.length;
+  return [
+    ...table.routes.map(routeInfo),
+    ...table.sockets.map((socket): RouteInfo => ({ id: base + socket.id, method: 'WS', path: socket.path, pool: false, timeout: undefined, builtIn: null })),
+  ];
 }
 
 /** The comparable part of a route. */

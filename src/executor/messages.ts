@@ -5,7 +5,7 @@
  */
 
 import { parentPort } from 'node:worker_threads';
-import { routeInfo, type AppTable, type RouteInfo } from '../app/app.ts';
+import { reportedRoutes, type AppTable, type RouteInfo } from '../app/app.ts';
 import { startApp } from '../app/load.ts';
 import type { IsolateInfo } from '../app/request.ts';
 import type { ErrorCode } from '../core/errors.ts';
@@ -43,6 +43,6 @@ export async function loadAndReport(appUrl: string, isolate: IsolateInfo): Promi
     port.postMessage({ type: 'failed', code: started.error.code, message: started.error.message } satisfies FromIsolate);
     return null;
   }
-  port.postMessage({ type: 'routes', routes: started.value.routes.map(routeInfo) } satisfies FromIsolate);
+  port.postMessage({ type: 'routes', routes: reportedRoutes(started.value) } satisfies FromIsolate);
   return started.value;
 }

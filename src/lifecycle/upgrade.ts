@@ -2,7 +2,7 @@
  * Opening a WebSocket: from a protocol engine's upgrade request to an open `ServerWebSocket`.
  *
  *   upgrade ─► 414 / 400 (target), 404 (no WebSocket route) ────────────────────► refuse
- *          └─► handshake (websocket/handshake.ts): 405 / 400 / 426 / 403 ─────────► refuse
+ *          └─► handshake (protocol/websocket-handshake.ts): 405 / 400 / 426 / 403 ► refuse
  *          └─► the route's `upgrade` check, then `open` — a throw or `false` ─────► refuse
  *          └─► accept: 101 (HTTP/1.1) or 200 (HTTP/2), frames to ws, `message`s flow
  *
@@ -15,11 +15,11 @@ import { Request, type IsolateInfo } from '../app/request.ts';
 import type { AppTable } from '../app/table.ts';
 import type { UpgradeIncoming } from '../protocol/upgrade.ts';
 import { normalizePath } from '../router/normalize.ts';
-import { negotiate } from '../websocket/handshake.ts';
-import type { SocketRoute } from '../websocket/route.ts';
-import { ServerWebSocket } from '../websocket/socket.ts';
-import { Topics } from '../websocket/topics.ts';
-import { LibWebSocket, PerMessageDeflate, type Deflate } from '../websocket/ws-lib.ts';
+import { negotiate } from '../protocol/websocket-handshake.ts';
+import type { SocketRoute } from '../app/websocket/route.ts';
+import { ServerWebSocket } from '../app/websocket/socket.ts';
+import { Topics } from '../app/websocket/topics.ts';
+import { LibWebSocket, PerMessageDeflate, type Deflate } from '../app/websocket/ws-lib.ts';
 
 const NO_BODY = new Uint8Array(0);
 

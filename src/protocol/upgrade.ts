@@ -2,7 +2,7 @@
  * A request to open a WebSocket, as either engine received it: an HTTP/1.1 request with
  * `Upgrade: websocket` (which Node's HTTP server hands over as the raw socket), or an HTTP/2
  * extended CONNECT with `:protocol: websocket` (RFC 8441), whose stream carries the frames. The
- * layer above checks the handshake (websocket/handshake.ts) and either accepts — this writes the
+ * layer above checks the handshake (websocket-handshake.ts) and either accepts — this writes the
  * answer the transport needs (101 Switching Protocols, or :status 200) and hands back the duplex
  * that carries the frames — or refuses with an ordinary HTTP response.
  */

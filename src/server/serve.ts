@@ -113,7 +113,7 @@ function checkTls(tls: { readonly cert: string; readonly key: string }): void {
 function printBanner(log: Logger, supervisor: Supervisor, opts: ResolvedOptions, mode: ListenMode, url: string): void {
   for (const route of supervisor.routes) {
     if (route.builtIn !== null) continue;
-    log.info(`✓ Registered handler: ${routeLabel(route)} (ID: ${route.id})${route.pool ? ' [pool]' : ''}`);
+    log.info(`✓ Registered ${route.method === 'WS' ? 'WebSocket' : 'handler'}: ${routeLabel(route)} (ID: ${route.id})${route.pool ? ' [pool]' : ''}`);
   }
   const protocols = opts.tls === null ? 'h2c + HTTP/1.1' : 'TLS: h2 + HTTP/1.1 via ALPN';
   log.info(`Starting HTTP/2 server on ${opts.host}:${supervisor.port} (${protocols})`);

@@ -10,6 +10,7 @@ import zlib from 'node:zlib';
 import type { Server } from '../../src/index.ts';
 import { createClient, type Client } from '../helpers/clients.ts';
 import { startTestServer } from '../helpers/server.ts';
+import { inboxOf, openWs, refusalOf } from '../websocket/support.ts';
 
 const example = (name: string): URL => new URL(`../../examples/${name}/app.ts`, import.meta.url);
 
@@ -155,5 +156,36 @@ describe('examples/lifespan', () => {
     const report = (await client().request('/report')).json() as { isolate: { kind: string }; result: { pool: number } };
     assert.equal(report.isolate.kind, 'pooled');
     assert.equal(report.result.pool, 2);
+  });
+});
+
+describe('examples/chat', () => {
+  let server: Server;
+  before(async () => {
+    server = await startTestServer({ pinnedWorkers: 1 }, example('chat'));
+  });
+  after(() => server.close());
+
+  test('two members chat in a room, an announcement reaches both, and a nameless one is refused', async () => {
+    const base = `ws://127.0.0.1:${server.port}/rooms/lobby`;
+    const ann = await openWs(`${base}?name=ann`);
+    const annInbox = inboxOf(ann);
+    assert.match((await annInbox.next()).text, /^welcome to lobby, ann \(worker 0, http\/1\.1\)$/);
+    const bob = await openWs(`${base}?name=bob`);
+    const bobInbox = inboxOf(bob);
+    assert.match((await bobInbox.next()).text, /^welcome to lobby, bob/);
+    assert.equal((await annInbox.next()).text, '* bob joined');
+    bob.send('hi ann');
+    assert.equal((await annInbox.next()).text, 'bob: hi ann');
+    const announced = await fetch(`http://127.0.0.1:${server.port}/rooms/lobby/announce`, { method: 'POST', body: 'tea at four' });
+    assert.equal(announced.status, 204);
+    assert.equal((await annInbox.next()).text, '[announcement] tea at four');
+    assert.equal((await bobInbox.next()).text, '[announcement] tea at four');
+    bob.close();
+    assert.equal((await annInbox.next()).text, '* bob left');
+    ann.close();
+    assert.equal((await refusalOf(`${base}?name=no%20spaces`)).status, 400);
+    const page = await fetch(`http://127.0.0.1:${server.port}/`);
+    assert.match(await page.text(), /new WebSocket/);
   });
 });

@@ -17,7 +17,7 @@
  */
 
 import type { Duplex } from 'node:stream';
-import type { IncomingHeaders, IsolateInfo, Query } from '../app/request.ts';
+import type { IncomingHeaders, IsolateInfo, Query } from '../request.ts';
 import type { Subscriber, Topics } from './topics.ts';
 import { OPEN, type LibSocket } from './ws-lib.ts';
 

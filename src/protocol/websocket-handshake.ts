@@ -19,8 +19,8 @@
 
 import { createHash } from 'node:crypto';
 import type { IncomingHeaders } from '../app/request.ts';
-import { hasToken } from '../protocol/upgrade.ts';
-import { extensionHeader, PerMessageDeflate, subprotocolHeader, type Deflate } from './ws-lib.ts';
+import { hasToken } from './upgrade.ts';
+import { extensionHeader, PerMessageDeflate, subprotocolHeader, type Deflate } from '../app/websocket/ws-lib.ts';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 /** 16 bytes in base64: 22 characters and `==`. */

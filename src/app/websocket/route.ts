@@ -4,8 +4,8 @@
  * run on the pool (a callback may still run pooled work).
  */
 
-import { ErrorCode, FasterApiError } from '../core/errors.ts';
-import type { Request } from '../app/request.ts';
+import { ErrorCode, FasterApiError } from '../../core/errors.ts';
+import type { Request } from '../request.ts';
 import type { ServerWebSocket } from './socket.ts';
 
 /** What a WebSocket route does at each step of a socket's life. Each may be async. */

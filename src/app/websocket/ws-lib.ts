@@ -3,8 +3,8 @@
  * and (with permessage-deflate) compresses messages; its `WebSocketServer` also does the opening
  * handshake, but only as HTTP/1.1 (it writes `101 Switching Protocols` on the socket itself), so
  * it cannot take a WebSocket bootstrapped over an HTTP/2 stream (RFC 8441). The handshake is
- * therefore ours (handshake.ts), for both transports, and a socket is then handed to `ws` the way
- * its own server completes an upgrade: `new WebSocket(null)`, the negotiated subprotocol and
+ * therefore ours (protocol/websocket-handshake.ts), for both transports, and a socket is then
+ * handed to `ws` the way its own server completes an upgrade: `new WebSocket(null)`, the negotiated subprotocol and
  * extensions, then `setSocket(duplex, head, options)`, which `ws` documents in its source as
  * taking any Duplex ("may not be available if `socket` is just a `Duplex`"): a TCP or TLS socket,
  * or an HTTP/2 stream.
