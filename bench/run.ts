@@ -8,7 +8,7 @@
  *   npm run bench -- --only cpu,isolation,validation
  *
  * Scenarios (ids for --only): hello-h2c, hello-h2-tls, hello-h1, json-h2c, json-h1, cpu,
- * isolation, connections-h1, connections-h2c, scaling, offload, validation. hello-h2-tls is
+ * isolation, connections-h1, connections-h2c, scaling, websocket, offload, validation. hello-h2-tls is
  * HTTP/2 over TLS with ALPN h2, as browsers speak it, on a self-signed certificate made for the
  * run with openssl (or the tests' fixture without it).
  *
@@ -110,7 +110,7 @@ async function stopAll(running: Map<string, Running | Error>): Promise<void> {
   for (const proc of running.values()) if (!(proc instanceof Error)) await proc.stop();
 }
 
-/** Runs one of the single-process benchmarks (offload.ts, validation.ts) and returns its Markdown. */
+/** Runs one of the single-process benchmarks (offload.ts, ws.ts, validation.ts) and returns its Markdown. */
 function runScript(name: string): Promise<string> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [fileURLToPath(new URL(`./${name}`, import.meta.url)), ...(quick ? ['--quick'] : [])], {
@@ -205,6 +205,11 @@ async function runAll(machine: string, began: number, certificate: BenchCertific
     );
   }
 
+  if (only === null || only.has('websocket')) {
+    log('\nWebSockets (bench/ws.ts)');
+    const ws = await runScript('ws.ts');
+    sections.push(`### WebSockets: echo and fan-out against ws\n\n${ws.replace(/^## /gm, '#### ')}`);
+  }
   // The offload section runs in quick mode too (its own --quick); validation is left to `npm run bench:validation`.
   if (only === null || only.has('offload')) {
     log('\nOffload cost (bench/offload.ts)');

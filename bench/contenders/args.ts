@@ -19,6 +19,8 @@
  */
 
 import { readFileSync } from 'node:fs';
+import type http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -126,4 +128,16 @@ export function exitOnSignal(stop: () => void | Promise<void>): void {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+}
+
+/** Listens with a node:http server, prints READY, and closes it (and its connections) on a signal. */
+export function listenUntilSignal(server: http.Server, port: number): void {
+  server.listen(port, HOST, () => ready((server.address() as AddressInfo).port));
+  exitOnSignal(
+    () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  );
 }

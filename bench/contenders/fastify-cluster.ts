@@ -10,40 +10,14 @@
  */
 
 import cluster from 'node:cluster';
-import { exitOnSignal, HOST, parseContenderArgs, ready } from './args.ts';
+import { exitOnSignal, HOST, parseContenderArgs } from './args.ts';
+import { runClusterPrimary } from './cluster-primary.ts';
 import { buildFastify } from './fastify-routes.ts';
 
 const args = parseContenderArgs();
 
 if (cluster.isPrimary) {
-  let stopping = false;
-  let listening = 0;
-  cluster.on('listening', (_worker, address) => {
-    if (++listening === args.workers) ready(address.port);
-  });
-  cluster.on('exit', (worker, code, signal) => {
-    if (stopping) return;
-    process.stderr.write(`fastify-cluster: worker ${worker.id} exited (${signal ?? code}); stopping\n`);
-    stopping = true;
-    for (const other of Object.values(cluster.workers ?? {})) other?.process.kill('SIGKILL');
-    process.exit(1);
-  });
-  // Workers get the primary's argv, so they parse the same flags.
-  for (let i = 0; i < args.workers; i++) cluster.fork();
-  exitOnSignal(async () => {
-    stopping = true;
-    const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
-    await Promise.all(
-      workers.map(
-        (worker) =>
-          new Promise<void>((resolve) => {
-            if (worker.isDead()) return resolve();
-            worker.once('exit', () => resolve());
-            worker.process.kill('SIGTERM');
-          }),
-      ),
-    );
-  });
+  runClusterPrimary('fastify-cluster', args.workers);
 } else {
   // A worker leaves on SIGTERM from the primary, on SIGINT from the terminal, and (Node's cluster
   // does this) as soon as it loses the primary.

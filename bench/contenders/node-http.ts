@@ -4,8 +4,7 @@
  */
 
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { exitOnSignal, HOST, parseContenderArgs, ready } from './args.ts';
+import { listenUntilSignal, parseContenderArgs } from './args.ts';
 import { cpuWork, HELLO, JSON_PAYLOAD } from './workload.ts';
 
 const TEXT = 'text/plain; charset=utf-8';
@@ -32,11 +31,4 @@ const server = http.createServer((req, res) => {
   send(res, 404, TEXT, 'Not Found');
 });
 
-server.listen(args.port, HOST, () => ready((server.address() as AddressInfo).port));
-exitOnSignal(
-  () =>
-    new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
-);
+listenUntilSignal(server, args.port);

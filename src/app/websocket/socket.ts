@@ -56,7 +56,7 @@ export class ServerWebSocket<Data = unknown> implements Subscriber {
   readonly #topics = new Set<string>();
   #state: State = 'opening';
   #lib: LibSocket | null = null;
-  #pending: Array<{ data: SocketData; compress: boolean }> = [];
+  #pending: Array<{ data: SocketData; binary: boolean; compress: boolean }> = [];
   /** The buffer went over the limit: `drain` is owed once it is back under. */
   #owesDrain = false;
   #lastHeard = 0;
@@ -113,7 +113,10 @@ export class ServerWebSocket<Data = unknown> implements Subscriber {
    * over `sendBufferLimit` (wait for `drain`), or when the socket is closed (nothing is sent).
    */
   send(data: SocketData, options?: { readonly compress?: boolean }): boolean {
-    const compress = options?.compress ?? true;
+    return this.#send(data, typeof data !== 'string', options?.compress ?? true);
+  }
+
+  #send(data: SocketData, binary: boolean, compress: boolean): boolean {
     if (this.#state === 'closed') return false;
     const limit = this.#settings.sendBufferLimit;
     const size = sizeOf(data);
@@ -122,11 +125,8 @@ export class ServerWebSocket<Data = unknown> implements Subscriber {
       this.close(1008, 'send buffer overflow');
       return false;
     }
-    if (this.#lib === null) {
-      this.#pending.push({ data, compress });
-    } else {
-      this.#lib.send(data, { binary: typeof data !== 'string', compress });
-    }
+    if (this.#lib === null) this.#pending.push({ data, binary, compress });
+    else this.#lib.send(data, { binary, compress });
     if (buffered + size > limit) {
       this.#owesDrain = true;
       return false;
@@ -182,9 +182,9 @@ export class ServerWebSocket<Data = unknown> implements Subscriber {
     this.#settings.topics.publish(topic, typeof data === 'string' ? data : asBytes(data), this as ServerWebSocket);
   }
 
-  /** From the topic registry: a published message for this socket. */
-  deliver(data: string | Uint8Array): void {
-    this.send(data);
+  /** From the topic registry: a published message for this socket, already encoded. */
+  deliver(bytes: Uint8Array, text: boolean): void {
+    this.#send(bytes, !text, true);
   }
 
   // ─── the server's side ─────────────────────────────────────────────────────────────────────
@@ -220,7 +220,7 @@ export class ServerWebSocket<Data = unknown> implements Subscriber {
     socket?.on('drain', () => this.#maybeDrain());
     const pending = this.#pending;
     this.#pending = [];
-    for (const item of pending) lib.send(item.data, { binary: typeof item.data !== 'string', compress: item.compress });
+    for (const item of pending) lib.send(item.data, { binary: item.binary, compress: item.compress });
     if (this.#settings.idleTimeout > 0) this.#armIdle(Math.max(1, Math.floor(this.#settings.idleTimeout / 2)));
     this.#maybeDrain();
   }

@@ -20,8 +20,8 @@ export interface TopicBus {
 
 /** What a subscriber is to the registry: something that can be sent a message. */
 export interface Subscriber {
-  /** Sends `data` (a string as a text message, bytes as binary) as a published message. */
-  deliver(data: string | Uint8Array): void;
+  /** Sends a published message: `bytes` as a text message when `text` (they are its UTF-8), else binary. */
+  deliver(bytes: Uint8Array, text: boolean): void;
 }
 
 export class Topics<S extends Subscriber = Subscriber> {
@@ -81,13 +81,16 @@ export class Topics<S extends Subscriber = Subscriber> {
     this.#deliver(topic, data, null);
   }
 
+  /** To each local subscriber; a string is encoded once for all of them, not once per socket. */
   #deliver(topic: string, data: string | Uint8Array, except: S | null): void {
     const set = this.#subscribers.get(topic);
-    if (set === undefined) return;
+    if (set === undefined || (set.size === 1 && set.has(except as S))) return;
+    const text = typeof data === 'string';
+    const bytes = text ? Buffer.from(data) : data;
     for (const subscriber of set) {
       if (subscriber === except) continue;
       this.delivered++;
-      subscriber.deliver(data);
+      subscriber.deliver(bytes, text);
     }
   }
 }
