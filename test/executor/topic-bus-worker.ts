@@ -2,7 +2,7 @@
  * One participant of the topic bus tests, on a thread of its own: it joins the bus with the
  * data its TopicBusTopology made, subscribes (a pinned one), checks every message it is
  * delivered, and publishes when told. Does nothing when run on its own (the test runner may load
- * any file in this folder).
+ * any file in this folder). With `echo`, it also sends back what it gets on one topic.
  *
  * Commands (messages from the test):
  *   publish { count, batch, end }  publish `count` numbered messages, `batch` per event-loop turn,
@@ -38,6 +38,8 @@ export interface PeerData {
   readonly incarnation: number;
   /** Every how many messages one is larger than a ring record (0: none). */
   readonly bigEvery: number;
+  /** Publishes every message it gets on `from` again, unchanged, on `to` (a ping-pong partner). */
+  readonly echo?: { readonly from: string; readonly to: string };
 }
 
 export interface PeerReport {
@@ -104,6 +106,7 @@ function peer(data: PeerData, port: NonNullable<typeof parentPort>): void {
       lastSeq[key] = stamp.seq;
       received[key] = (received[key] ?? 0) + 1;
     }
+    if (data.echo !== undefined && topic === data.echo.from) bus.publish(data.echo.to, message);
     if (waiters.length > 0) waiters = waiters.filter((done) => !done());
   }
 
