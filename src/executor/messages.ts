@@ -9,6 +9,7 @@ import { reportedRoutes, type AppTable, type RouteInfo } from '../app/app.ts';
 import { startApp } from '../app/load.ts';
 import type { IsolateInfo } from '../app/request.ts';
 import type { ErrorCode } from '../core/errors.ts';
+import type { TopicPeerUpdate } from './topic-topology.ts';
 import type { RingPair } from './topology.ts';
 
 /** What any isolate, pinned or pooled, tells the supervisor while it starts. */
@@ -21,6 +22,8 @@ export type FromIsolate =
 export type ToPooled =
   /** Pinned worker `pinned` was replaced: use these fresh rings for it. */
   | { readonly type: 'pinned-rings'; readonly pinned: number; readonly rings: RingPair }
+  /** Another isolate was replaced: publish to it on this fresh topic ring. */
+  | { readonly type: 'topic-peer'; readonly update: TopicPeerUpdate }
   /** The server is shutting down and every request has finished: run the onShutdown hooks. */
   | { readonly type: 'stop' };
 

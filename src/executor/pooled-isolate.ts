@@ -11,6 +11,7 @@ import { createLogger } from '../core/log.ts';
 import { IsolateState, startHeartbeat } from './isolate-state.ts';
 import { loadAndReport, type FromPooled, type ToPooled } from './messages.ts';
 import { PooledExecutor } from './pooled-executor.ts';
+import { TopicBus } from './topic-bus.ts';
 import type { PooledIsolateData } from './topology.ts';
 
 const port = parentPort;
@@ -26,10 +27,16 @@ if (table !== null) {
   // Proof that this event loop turns; the supervisor's watchdog replaces the isolate if it stops.
   startHeartbeat(state, data.index);
   executor.start();
+  // A pooled handler may publish to WebSocket subscribers, which live on the pinned isolates.
+  const bus = table.sockets.length === 0 ? null : new TopicBus(data.topics);
+  table.setPublisher((topic, message) => void bus?.publish(topic, message));
   port.on('message', (message: ToPooled) => {
     switch (message.type) {
       case 'pinned-rings':
         executor.renewPinned(message.pinned, message.rings);
+        return;
+      case 'topic-peer':
+        bus?.peerRenewed(message.update);
         return;
       case 'stop':
         void runShutdownHooks(table, isolate, log.error).then(() => port.postMessage({ type: 'stopped' } satisfies FromPooled));

@@ -15,6 +15,7 @@ import type { LogLevel } from '../core/log.ts';
 import { createDoorbells } from './doorbell.ts';
 import { createIsolateState, IsolateState } from './isolate-state.ts';
 import { createRing } from './ring.ts';
+import type { TopicBusData } from './topic-topology.ts';
 
 /** The two rings between one pinned worker and one pooled isolate. */
 export interface RingPair {
@@ -136,6 +137,8 @@ export interface PooledIsolateData {
   readonly exposeErrors: boolean;
   /** The longest spin for requests before parking, in µs (spin.ts: `poolPoll`, or 0 with fewer cores than isolates). */
   readonly spinCapUs: number;
+  /** Its place on the topic bus: it publishes to the pinned isolates' WebSocket subscribers. */
+  readonly topics: TopicBusData;
 }
 
 /** Splits `slots` task slots over `isolates` isolates as evenly as possible. */

@@ -8,6 +8,7 @@ import type { ResolvedOptions } from '../config/options.ts';
 import type { LogLevel } from '../core/log.ts';
 import type { FromIsolate } from '../executor/messages.ts';
 import type { PoolLinkData, RingPair } from '../executor/topology.ts';
+import type { TopicBusData, TopicPeerUpdate } from '../executor/topic-topology.ts';
 
 /** Protocol limits a worker applies to its connections (bytes, counts, milliseconds, MB). */
 export type ConnectionLimits = Pick<
@@ -41,6 +42,8 @@ export interface PinnedWorkerData {
   readonly state: { readonly buffer: SharedArrayBuffer; readonly epoch: number };
   /** The pooled executor's shared memory, or null when there is no pool. */
   readonly pool: PoolLinkData | null;
+  /** This worker's place on the topic bus (WebSocket publish/subscribe across isolates). */
+  readonly topics: TopicBusData;
 }
 
 export type ListenMode = 'reuseport' | 'acceptor';
@@ -55,7 +58,9 @@ export type ToWorker =
   /** Generation `generation` of pooled isolate `index` stopped: answer its tasks with 503, send it nothing. */
   | { readonly type: 'pool-isolate-down'; readonly index: number; readonly generation: number }
   /** Pooled isolate `index` serves again as `generation`, on these fresh rings. */
-  | { readonly type: 'pool-isolate-up'; readonly index: number; readonly generation: number; readonly rings: RingPair };
+  | { readonly type: 'pool-isolate-up'; readonly index: number; readonly generation: number; readonly rings: RingPair }
+  /** Another isolate was replaced: reach it, and hear from it, on these fresh topic rings. */
+  | { readonly type: 'topic-peer'; readonly update: TopicPeerUpdate };
 
 /** What a pinned worker tells the supervisor: what every isolate says while it starts, and its own news. */
 export type FromWorker =

@@ -18,6 +18,8 @@ import type { Incoming } from '../protocol/incoming.ts';
 import type { UpgradeIncoming } from '../protocol/upgrade.ts';
 import { IsolateState, startHeartbeat } from '../executor/isolate-state.ts';
 import { PoolClient } from '../executor/pool-client.ts';
+import { TopicBus } from '../executor/topic-bus.ts';
+import { describeThrown } from '../core/describe.ts';
 import { admit } from '../lifecycle/admit.ts';
 import { admitUpgrade, SocketHub } from '../lifecycle/upgrade.ts';
 import { createLifecycle, endStreams } from '../lifecycle/context.ts';
@@ -81,6 +83,16 @@ function startServing(table: AppTable): void {
   // WebSockets: the engines take upgrades only where the app has WebSocket routes.
   const hub = new SocketHub(table, isolate, { log, exposeErrors: data.exposeErrors }, data.limits.maxUrlLength);
   table.setPublisher((topic, message) => hub.topics.publish(topic, message, null));
+  // Topics reach the other isolates through the topic bus; without WebSocket routes nothing can
+  // subscribe anywhere, and there is no bus.
+  const bus =
+    table.sockets.length === 0
+      ? null
+      : new TopicBus(data.topics, {
+          deliver: (topic, message) => hub.topics.deliverRemote(topic, message),
+          onError: (thrown) => log.error(`✗ delivering a published message failed: ${describeThrown(thrown)}`),
+        });
+  if (bus !== null) hub.topics.connect(bus);
   const onUpgrade = table.sockets.length === 0 ? null : (upgrade: UpgradeIncoming): void => admitUpgrade(hub, upgrade);
   const sessions = new Set<http2.ServerHttp2Session>();
   const engines: Engines = {
@@ -123,6 +135,9 @@ function startServing(table: AppTable): void {
       case 'pool-isolate-up':
         pool?.isolateUp(message.index, message.generation, message.rings);
         return;
+      case 'topic-peer':
+        bus?.peerRenewed(message.update);
+        return;
     }
   });
 
@@ -138,6 +153,7 @@ function startServing(table: AppTable): void {
     endStreams(lifecycle);
     void hub.closeAll();
     const forced = await connections.drain(graceMs);
+    bus?.close();
     await runShutdownHooks(table, isolate, log.error);
     // The supervisor terminates this thread on `drained`.
     send({ type: 'drained', forced, received: lifecycle.received, unanswered: lifecycle.inFlight });

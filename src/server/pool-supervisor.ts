@@ -24,6 +24,7 @@ import { ok, type Result } from '../core/result.ts';
 import { IsolateState } from '../executor/isolate-state.ts';
 import type { FromPooled, ToPooled } from '../executor/messages.ts';
 import { spinCapFor } from '../executor/spin.ts';
+import type { TopicBusTopology, TopicPeerUpdate } from '../executor/topic-topology.ts';
 import { PoolTopology, slotsPerIsolate, type PoolLinkData, type PooledIsolateData, type RingPair } from '../executor/topology.ts';
 import { Seat, type Loss } from './seat.ts';
 import { routeMismatch, sameRoutes, startWatchdog, type StartError } from './worker-lifecycle.ts';
@@ -41,6 +42,8 @@ export interface PoolEvents {
   down(index: number, generation: number, threadId: number, reason: string | null): void;
   /** Isolate `index` serves again as `generation`, on fresh rings (by pinned index). */
   up(index: number, generation: number, threadId: number, column: readonly RingPair[]): void;
+  /** Isolate `index` is being replaced on fresh topic rings: each pinned worker must hear of them (by pinned index). */
+  topicsRenewed(updates: ReadonlyArray<TopicPeerUpdate | null>): void;
 }
 
 /** A pooled isolate's seat, with the generation of its column of rings. */
@@ -68,8 +71,12 @@ export class PoolSupervisor {
   /** Isolates lost while serving (each is replaced). */
   #restarts = 0;
 
-  constructor(appUrl: string, options: ResolvedOptions, pinnedCount: number, log: Logger, events: PoolEvents) {
+  /** The topic bus's shared memory, the supervisor's (it renews pinned workers' parts). */
+  readonly #topics: TopicBusTopology;
+
+  constructor(appUrl: string, options: ResolvedOptions, pinnedCount: number, log: Logger, events: PoolEvents, topics: TopicBusTopology) {
     this.#appUrl = appUrl;
+    this.#topics = topics;
     this.#options = options;
     this.#log = log;
     this.#events = events;
@@ -137,6 +144,11 @@ export class PoolSupervisor {
     }
   }
 
+  /** Participant `update.peer` of the topic bus was renewed: pooled isolate `j` publishes to it on fresh rings. */
+  topicPeerRenewed(j: number, update: TopicPeerUpdate): void {
+    this.#seats[j]?.worker?.postMessage({ type: 'topic-peer', update } satisfies ToPooled);
+  }
+
   /**
    * Stops every isolate. `graceful`: each runs the app's onShutdown hooks first (at most
    * `SHUTDOWN_HOOKS_MS`); otherwise (a failed start) they are terminated at once.
@@ -187,6 +199,7 @@ export class PoolSupervisor {
       handlerTimeout: this.#options.handlerTimeout,
       exposeErrors: this.#options.exposeErrors,
       spinCapUs: this.spinCapUs,
+      topics: this.#topics.forPooled(seat.index),
     };
     const limit = this.#options.poolMemoryLimit;
     const options = {
@@ -227,6 +240,7 @@ export class PoolSupervisor {
     // Fresh rings and state: nothing half-written by the old isolate is read by the new one.
     const column = this.#topology.renewColumn(seat.index);
     seat.generation++;
+    this.#events.topicsRenewed(this.#topics.renewPooled(seat.index));
     const booted = await this.#boot(seat, Date.now() + this.#options.startupTimeout);
     if (this.#closed) return null;
     if (!booted.ok) return booted.error;

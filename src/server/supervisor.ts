@@ -29,6 +29,7 @@ import { err, ok, type Result } from '../core/result.ts';
 import { listen } from './listen.ts';
 import type { FromWorker, ListenMode, PinnedWorkerData, ToWorker } from './messages.ts';
 import { createIsolateState, IsolateState } from '../executor/isolate-state.ts';
+import { TopicBusTopology } from '../executor/topic-topology.ts';
 import type { RingPair } from '../executor/topology.ts';
 import { PoolSupervisor } from './pool-supervisor.ts';
 import { Seat, type Loss } from './seat.ts';
@@ -72,6 +73,8 @@ export class Supervisor {
   readonly #log: Logger;
   readonly #seats: PinnedSeat[];
   readonly #pool: PoolSupervisor | null;
+  /** The topic bus's shared memory: WebSocket publish/subscribe between every isolate. */
+  readonly #topics: TopicBusTopology;
   #routes: readonly RouteInfo[] = [];
   #port = 0;
   #acceptor: net.Server | null = null;
@@ -93,6 +96,7 @@ export class Supervisor {
     this.#seats = Array.from({ length: options.pinnedWorkers }, (_, index) => new PinnedSeat(index, `pinned worker ${index}`));
     this.#stateBuffer = createIsolateState(options.pinnedWorkers);
     this.#state = new IsolateState(this.#stateBuffer, this.#epoch);
+    this.#topics = new TopicBusTopology(options.pinnedWorkers, options.pooledWorkers === 0 ? 0 : options.pooledIsolates);
     this.#pool =
       options.pooledWorkers === 0
         ? null
@@ -112,7 +116,13 @@ export class Supervisor {
               }
               publish(workerReadyChannel, { kind: 'pooled', index, threadId, port: this.#port });
             },
-          });
+            topicsRenewed: (updates) => {
+              for (const seat of this.#seats) {
+                const update = updates[seat.index];
+                if (update !== null && update !== undefined) seat.worker?.postMessage({ type: 'topic-peer', update } satisfies ToWorker);
+              }
+            },
+          }, this.#topics);
   }
 
   get routes(): readonly RouteInfo[] {
@@ -293,6 +303,7 @@ export class Supervisor {
       maxInFlight: o.maxInFlight,
       state: { buffer: this.#stateBuffer, epoch: this.#epoch },
       pool: this.#pool?.linkFor(seat.index) ?? null,
+      topics: this.#topics.forPinned(seat.index),
     };
     // Nothing the last worker in this seat published may be read as this one's.
     this.#state.reset(seat.index);
@@ -343,6 +354,16 @@ export class Supervisor {
     if (this.#closing !== null) return null;
     // The old worker's pool rings may hold half a record: the new one gets fresh ones.
     this.#pool?.renewPinned(seat.index);
+    // The same for its topic rings; every other isolate reaches the new worker on the fresh ones.
+    const updates = this.#topics.renewPinned(seat.index);
+    for (const other of this.#seats) {
+      const update = updates[other.index];
+      if (other !== seat && update !== null && update !== undefined) other.worker?.postMessage({ type: 'topic-peer', update } satisfies ToWorker);
+    }
+    for (let j = 0; j < updates.length - this.#seats.length; j++) {
+      const update = updates[this.#seats.length + j];
+      if (update !== null && update !== undefined) this.#pool?.topicPeerRenewed(j, update);
+    }
     const deadline = Date.now() + this.#options.startupTimeout;
     const booted = await this.#boot(seat, deadline);
     let outcome: Result<number, StartError>;

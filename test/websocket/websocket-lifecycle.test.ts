@@ -52,6 +52,7 @@ test('a pinned worker that dies ends its own sockets (1006); the others stay ope
     let survivorClosed = false;
     for (const s of survivors) s.ws.once('close', () => (survivorClosed = true));
     const exited = nextWorkerEvent('exit', server.port);
+    const nextReady = nextWorkerEvent('ready', server.port, (event) => event.kind === 'pinned');
     victims[0]?.ws.send('exit');
     assert.equal((await exited).exitCode, 3);
     for (const closed of await Promise.all(victimCloses)) assert.equal(closed.code, 1006);
@@ -61,6 +62,25 @@ test('a pinned worker that dies ends its own sockets (1006); the others stay ope
     again.close();
     assert.equal(survivorClosed, false, 'a socket of the surviving worker was closed');
     for (const s of survivors) assert.equal(s.ws.readyState, s.ws.OPEN);
+
+    // The replacement is on the topic bus: what it publishes reaches the survivor's sockets,
+    // and what they publish reaches its sockets, on the rings renewed for it.
+    const victimIndex = sockets[0]?.isolate as number;
+    await nextReady;
+    let fresh: import('ws').WebSocket | null = null;
+    for (let i = 0; i < 100 && fresh === null; i++) {
+      const ws = await openWs(url);
+      const joined = Number((await inboxOf(ws).next()).text.slice('joined:'.length));
+      if (joined === victimIndex) fresh = ws;
+      else ws.close();
+    }
+    assert.ok(fresh !== null, 'no socket reached the replacement');
+    for (const s of survivors) while (inboxOf(s.ws).queued > 0) await inboxOf(s.ws).next();
+    fresh.send('from the replacement');
+    for (const s of survivors) assert.equal((await inboxOf(s.ws).next()).text, 'from the replacement');
+    survivors[0]?.ws.send('to the replacement');
+    assert.equal((await inboxOf(fresh).next()).text, 'to the replacement');
+    fresh.close();
     for (const s of survivors) s.ws.close();
   } finally {
     await server.close();
