@@ -24,10 +24,12 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { CPU_TICK_US, start, type Running } from './lib/proc.ts';
+import { quantile, spread } from './lib/stats.ts';
 
 const { values: flags } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
+    rounds: { type: 'string' },
     client: { type: 'string' },
     url: { type: 'string' },
     connections: { type: 'string', default: '1' },
@@ -48,13 +50,9 @@ interface ClientResult {
   readonly reach?: number;
 }
 
-function percentile(sorted: Float64Array, q: number): number {
-  return sorted.length === 0 ? Number.NaN : (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number);
-}
-
 function summary(samples: number[], messages: number, seconds: number, reach?: number): ClientResult {
   const sorted = Float64Array.from(samples).sort();
-  return { messages, seconds, p50Us: percentile(sorted, 0.5), p99Us: percentile(sorted, 0.99), ...(reach === undefined ? {} : { reach }) };
+  return { messages, seconds, p50Us: quantile(sorted, 0.5), p99Us: quantile(sorted, 0.99), ...(reach === undefined ? {} : { reach }) };
 }
 
 function connect(url: string): Promise<WebSocket> {
@@ -213,9 +211,13 @@ interface ContenderSpec {
   readonly note: string;
 }
 
+type Kind = 'echo1' | 'echo100' | 'fanout';
+
 async function main(): Promise<void> {
   const quick = flags.quick === true;
   const ms = quick ? 1_500 : 4_000;
+  const rounds = Number(flags.rounds ?? (quick ? 1 : 3));
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error('--rounds must be a whole number of at least 1');
   const workers = Math.max(2, os.availableParallelism());
   const contenders: ContenderSpec[] = [
     { name: `FasterAPI, ${workers} pinned`, script: 'contenders/fasterapi.ts', args: ['--workers', String(workers)], note: 'topics reach every isolate' },
@@ -223,37 +225,56 @@ async function main(): Promise<void> {
     { name: 'ws, 1 process', script: 'contenders/ws-node.ts', args: [], note: 'baseline' },
     { name: `ws + cluster (${workers})`, script: 'contenders/ws-cluster.ts', args: ['--workers', String(workers)], note: 'no broker: a publish reaches only its own process' },
   ];
-  const rows: Array<{ spec: ContenderSpec; echo1: Measured; echo100: Measured; fanout: Measured }> = [];
-  for (const spec of contenders) {
-    process.stderr.write(`${spec.name}…\n`);
-    const server = await start(new URL(spec.script, import.meta.url).pathname, spec.args);
-    try {
-      const echo1 = await measure(server, 'echo', 1, ms);
-      const echo100 = await measure(server, 'echo', 100, ms);
-      const fanout = await measure(server, 'fanout', SUBSCRIBERS, ms);
-      rows.push({ spec, echo1, echo100, fanout });
-    } finally {
-      await server.stop();
+  // Every contender measured `rounds` times, in alternating order (A B C D, D C B A, ...), each
+  // round on a fresh server, so a slow spell of this shared machine does not fall on one of them.
+  const runs = new Map<ContenderSpec, Record<Kind, Measured[]>>(contenders.map((c) => [c, { echo1: [], echo100: [], fanout: [] }]));
+  for (let round = 0; round < rounds; round++) {
+    for (const spec of round % 2 === 0 ? contenders : [...contenders].reverse()) {
+      process.stderr.write(`round ${round + 1}/${rounds}: ${spec.name}…\n`);
+      const server = await start(new URL(spec.script, import.meta.url).pathname, spec.args);
+      const into = runs.get(spec)!;
+      try {
+        into.echo1.push(await measure(server, 'echo', 1, ms));
+        into.echo100.push(await measure(server, 'echo', 100, ms));
+        into.fanout.push(await measure(server, 'fanout', SUBSCRIBERS, ms));
+      } finally {
+        await server.stop();
+      }
     }
   }
-  const base = rows.find((r) => r.spec.script === 'contenders/ws-node.ts');
   const rate = (m: Measured): number => m.messages / m.seconds;
-  const ratio = (m: Measured, b: Measured | undefined): string => (b === undefined ? '' : ` (${(rate(m) / rate(b)).toFixed(2)}×)`);
+  const median = (list: readonly Measured[], pick: (m: Measured) => number): number => spread(list.map(pick)).median;
+  const base = runs.get(contenders[2]!)!;
   const num = (n: number): string => Math.round(n).toLocaleString('en-US');
   const us = (n: number): string => (n >= 1000 ? `${(n / 1000).toFixed(2)} ms` : `${n.toFixed(0)} µs`);
+  /** Median rate (min–max) and its ratio to the baseline's median. */
+  const rateCell = (list: readonly Measured[], baseline: readonly Measured[]): string => {
+    const s = spread(list.map(rate));
+    const range = rounds > 1 ? ` (${num(s.min)}–${num(s.max)})` : '';
+    return `${num(s.median)}${range} | ${(s.median / spread(baseline.map(rate)).median).toFixed(2)}×`;
+  };
+  const latency = (list: readonly Measured[]): string => `${us(median(list, (m) => m.p50Us))} / ${us(median(list, (m) => m.p99Us))}`;
   console.log(`# WebSocket benchmark — Node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.availableParallelism()} cores`);
-  console.log(`\nOne load process on the same machine (bench/ws.ts --client); ${ms / 1000} s measured after ${ms / 4000} s of warm-up; ${MESSAGE_BYTES}-byte text messages. CPU is the server's process tree over the window (clock ticks of ${CPU_TICK_US / 1000} ms).\n`);
-  console.log('## Echo (closed loop)\n');
-  console.log('| server | 1 connection: msg/s (× ws) | p50 / p99 | CPU µs/msg | 100 connections: msg/s (× ws) | p50 / p99 | CPU µs/msg |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|');
-  for (const { spec, echo1, echo100 } of rows) {
-    console.log(`| ${spec.name} | ${num(rate(echo1))}${ratio(echo1, base?.echo1)} | ${us(echo1.p50Us)} / ${us(echo1.p99Us)} | ${echo1.cpuUs.toFixed(1)} | ${num(rate(echo100))}${ratio(echo100, base?.echo100)} | ${us(echo100.p50Us)} / ${us(echo100.p99Us)} | ${echo100.cpuUs.toFixed(1)} |`);
+  console.log(
+    `\nOne load process on the same machine (bench/ws.ts --client); each figure the median of ${rounds} round${rounds > 1 ? 's (min–max in brackets), contenders in alternating order' : ''}, ` +
+      `${ms / 1000} s measured after ${ms / 4000} s of warm-up; ${MESSAGE_BYTES}-byte text messages. CPU is the server's process tree over the window (clock ticks of ${CPU_TICK_US / 1000} ms), per message.\n`,
+  );
+  for (const [kind, title] of [['echo1', '1 connection'], ['echo100', '100 connections']] as const) {
+    console.log(`## Echo, ${title} (closed loop)\n`);
+    console.log('| server | msg/s | × ws | round trip p50 / p99 | server CPU µs/msg |');
+    console.log('|---|---:|---:|---:|---:|');
+    for (const spec of contenders) {
+      const list = runs.get(spec)![kind];
+      console.log(`| ${spec.name} | ${rateCell(list, base[kind])} | ${latency(list)} | ${median(list, (m) => m.cpuUs).toFixed(1)} |`);
+    }
+    console.log('');
   }
-  console.log(`\n## Fan-out: ${SUBSCRIBERS.toLocaleString('en-US')} subscribers, one publisher, ${FANOUT_WINDOW} publishes in flight\n`);
-  console.log('| server | deliveries/s (× ws) | send → delivery p50 / p99 | reach | CPU µs/delivery | note |');
-  console.log('|---|---:|---:|---:|---:|---|');
-  for (const { spec, fanout } of rows) {
-    console.log(`| ${spec.name} | ${num(rate(fanout))}${ratio(fanout, base?.fanout)} | ${us(fanout.p50Us)} / ${us(fanout.p99Us)} | ${((fanout.reach ?? 0) * 100).toFixed(0)} % | ${fanout.cpuUs.toFixed(2)} | ${spec.note} |`);
+  console.log(`## Fan-out: ${SUBSCRIBERS.toLocaleString('en-US')} subscribers, one publisher, ${FANOUT_WINDOW} publishes in flight\n`);
+  console.log('| server | deliveries/s | × ws | send → delivery p50 / p99 | reach | server CPU µs/delivery | note |');
+  console.log('|---|---:|---:|---:|---:|---:|---|');
+  for (const spec of contenders) {
+    const list = runs.get(spec)!.fanout;
+    console.log(`| ${spec.name} | ${rateCell(list, base.fanout)} | ${latency(list)} | ${(median(list, (m) => m.reach ?? 0) * 100).toFixed(0)} % | ${median(list, (m) => m.cpuUs).toFixed(2)} | ${spec.note} |`);
   }
 }
 

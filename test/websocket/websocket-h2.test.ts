@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { serve, type Server } from '../../src/index.ts';
 import { TLS_CERT, TLS_KEY } from '../helpers/clients.ts';
 import { startTestServer } from '../helpers/server.ts';
-import { closeOf, h2Session, inboxOf, openH2 } from './support.ts';
+import { closeOf, h2Session, inboxOf, openH2, openWs } from './support.ts';
 
 const APP = new URL('../fixtures/ws-app.ts', import.meta.url);
 
@@ -104,6 +104,28 @@ describe('over h2c', () => {
     const closed = closeOf(ws);
     ws.send(Buffer.alloc(1025));
     assert.equal((await closed).code, 1009);
+  });
+
+  test('a burst of publishes reaches subscribers over HTTP/2 and HTTP/1.1 alike, each message once, in order', async () => {
+    // Deliveries made in one turn leave a socket in one write (socket.ts corks them): a burst
+    // sent by one client in one go must still reach every subscriber whole, in order, on
+    // HTTP/2 streams as on TCP sockets, interleaved with what the socket is sent directly.
+    const h2 = await Promise.all(Array.from({ length: 3 }, () => open('/room/burst')));
+    const h1 = await Promise.all(Array.from({ length: 3 }, () => openWs(`ws://127.0.0.1:${server.port}/room/burst`)));
+    const inboxes = [...h2, ...h1].map((ws) => inboxOf(ws));
+    for (const inbox of inboxes) assert.equal((await inbox.next()).text, 'joined:0');
+    const publisher = await openWs(`ws://127.0.0.1:${server.port}/room/burst`);
+    const own = inboxOf(publisher);
+    assert.equal((await own.next()).text, 'joined:0');
+    const sent = Array.from({ length: 200 }, (_, i) => `m${i}:${'.'.repeat(i % 50)}`);
+    for (const message of sent) publisher.send(message);
+    for (const inbox of inboxes) {
+      for (const message of sent) assert.equal((await inbox.next()).text, message);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    for (const inbox of inboxes) assert.equal(inbox.queued, 0, 'a message arrived twice');
+    assert.equal(own.queued, 0, 'the publisher heard its own message');
+    for (const ws of [...h2, ...h1, publisher]) ws.close();
   });
 
   test('permessage-deflate is agreed over HTTP/2 too', async () => {
