@@ -49,6 +49,9 @@ const FLAGS = {
   'pool-memory-limit': { option: 'poolMemoryLimit', kind: 'count' },
   'pool-poll': { option: 'poolPoll', kind: 'count' },
   'log-level': { option: 'logLevel', kind: 'text' },
+  'admin-port': { option: 'adminPort', kind: 'count' },
+  'admin-host': { option: 'adminHost', kind: 'text' },
+  'shutdown-delay': { option: 'shutdownDelay', kind: 'ms' },
 } as const satisfies Record<string, { option: keyof ServeOptions; kind: Kind }>;
 
 const FILE_FLAGS = ['tls-cert', 'tls-key'] as const;
@@ -96,6 +99,9 @@ Options:
   --pool-memory-limit <mb>      heap limit of each pooled isolate in MB, 0 = Node's default (default 0)
   --pool-poll <µs>              polling after the last ring message before parking (default 0)
   --log-level <level>           debug | info | warn | error | silent (default info)
+  --admin-port <n>              admin listener for /healthz and /readyz, 0 for any free port (default off)
+  --admin-host <addr>           interface of the admin listener (default 127.0.0.1)
+  --shutdown-delay <time>       on SIGTERM, serve this long after /readyz turns 503, then drain (default 0)
   --help, -h                    show this help
   --version, -v                 show the version
 `;

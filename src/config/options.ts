@@ -89,6 +89,19 @@ export interface ServeOptions {
   readonly logLevel?: LogLevel;
   /** Handle SIGINT and SIGTERM with a graceful shutdown (a second signal exits at once). @default true */
   readonly handleSignals?: boolean;
+  /**
+   * Port of the admin listener (`/healthz`, `/readyz`), served by the supervisor apart from the
+   * app's routes; 0 picks a free one (see the returned server's `adminPort`). @default off
+   */
+  readonly adminPort?: number;
+  /** Interface of the admin listener. @default '127.0.0.1' */
+  readonly adminHost?: string;
+  /**
+   * On close or SIGTERM, how long the server keeps serving after `/readyz` turns 503 and before
+   * it drains, in ms, so that load balancers stop sending first (Kubernetes users set a few
+   * seconds). @default 0
+   */
+  readonly shutdownDelay?: number;
 }
 
 export interface ResolvedOptions {
@@ -122,6 +135,10 @@ export interface ResolvedOptions {
   readonly poolMemoryLimit: number;
   readonly logLevel: LogLevel;
   readonly handleSignals: boolean;
+  /** null: no admin listener. */
+  readonly adminPort: number | null;
+  readonly adminHost: string;
+  readonly shutdownDelay: number;
 }
 
 export const DEFAULTS = {
@@ -154,6 +171,9 @@ export const DEFAULTS = {
   poolMemoryLimit: 0,
   logLevel: 'info',
   handleSignals: true,
+  adminPort: null,
+  adminHost: '127.0.0.1',
+  shutdownDelay: 0,
 } as const satisfies Omit<ResolvedOptions, 'tls'>;
 
 export interface OptionError {
@@ -179,7 +199,10 @@ const oneOf =
       : `expected one of ${choices.join(', ')}, got ${describe(value)}`;
 
 const CHECKS: Record<keyof Omit<ServeOptions, 'tls'>, Check> = {
-  host: (value) => (typeof value === 'string' && value.length > 0 ? null : `expected a host name or IP address, got ${describe(value)}`),
+  host: (value) => hostCheck(value),
+  adminHost: (value) => hostCheck(value),
+  adminPort: integer(0, 65535),
+  shutdownDelay: integer(0, 2 ** 31 - 1),
   port: integer(0, 65535),
   pinnedWorkers: integer(0, 1024),
   pooledWorkers: integer(0, 65536),
@@ -212,6 +235,10 @@ const CHECKS: Record<keyof Omit<ServeOptions, 'tls'>, Check> = {
   logLevel: oneOf(LOG_LEVELS),
   handleSignals: (value) => (typeof value === 'boolean' ? null : `expected true or false, got ${describe(value)}`),
 };
+
+function hostCheck(value: unknown): string | null {
+  return typeof value === 'string' && value.length > 0 ? null : `expected a host name or IP address, got ${describe(value)}`;
+}
 
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
@@ -277,6 +304,11 @@ export function resolveOptions(input: unknown, nameOf: (option: string) => strin
     });
   }
 
+  const adminPort = (given['adminPort'] ?? null) as number | null;
+  if (adminPort !== null && adminPort !== 0 && adminPort === pick('port')) {
+    return err({ option: 'adminPort', message: `${nameOf('adminPort')} (${adminPort}) cannot be the app's ${nameOf('port')}: the admin listener needs a port of its own` });
+  }
+
   const headersTimeout = pick('headersTimeout');
   const requestTimeout = pick('requestTimeout');
   if (requestTimeout > 0 && headersTimeout > requestTimeout) {
@@ -317,5 +349,8 @@ export function resolveOptions(input: unknown, nameOf: (option: string) => strin
     poolMemoryLimit: pick('poolMemoryLimit'),
     logLevel: pick('logLevel'),
     handleSignals: pick('handleSignals'),
+    adminPort,
+    adminHost: pick('adminHost'),
+    shutdownDelay: pick('shutdownDelay'),
   });
 }

@@ -119,6 +119,17 @@ export class IsolateState {
     return Atomics.load(this.#words, index * ISOLATE_STATE_STRIDE + ISOLATE_BUSY_ROUTE) - 1;
   }
 
+  /** ms since the isolate's event loop last stamped its heartbeat; -1 before its first stamp. */
+  heartbeatAge(index: number): number {
+    const stamp = Atomics.load(this.#words, index * ISOLATE_STATE_STRIDE + ISOLATE_HEARTBEAT);
+    return stamp === 0 ? -1 : (this.#now() - stamp) | 0;
+  }
+
+  /** Whether the isolate is in the synchronous part of a handler. */
+  inHandler(index: number): boolean {
+    return Atomics.load(this.#words, index * ISOLATE_STATE_STRIDE + ISOLATE_BUSY_SINCE) !== 0;
+  }
+
   /**
    * How far past its limit the isolate's current synchronous handler has run, in ms; 0 or less
    * when it is not in one or still within its limit (a limit of 0 means no limit).

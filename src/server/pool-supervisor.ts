@@ -22,6 +22,7 @@ import { describeThrown } from '../core/describe.ts';
 import type { Logger } from '../core/log.ts';
 import { ok, type Result } from '../core/result.ts';
 import { IsolateState } from '../executor/isolate-state.ts';
+import { seatHealth, type IsolateHealth } from './health.ts';
 import type { FromPooled, ToPooled } from '../executor/messages.ts';
 import { spinCapFor } from '../executor/spin.ts';
 import type { TopicBusTopology, TopicPeerUpdate } from '../executor/topic-topology.ts';
@@ -91,6 +92,11 @@ export class PoolSupervisor {
   /** Isolates lost while serving and replaced (or being replaced). */
   get restarts(): number {
     return this.#restarts;
+  }
+
+  /** Each pooled isolate's liveness (health.ts). */
+  health(): IsolateHealth[] {
+    return this.#seats.map((seat) => seatHealth('pooled', seat, this.#state));
   }
 
   /** Thread ids of the pooled isolates serving now. */

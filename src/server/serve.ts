@@ -4,6 +4,7 @@
  */
 
 import { existsSync, statSync } from 'node:fs';
+import type http from 'node:http';
 import { resolve as resolvePath } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createSecureContext } from 'node:tls';
@@ -12,6 +13,7 @@ import { swaggerUiDir } from '../app/built-in.ts';
 import { resolveOptions, type ResolvedOptions, type ServeOptions } from '../config/options.ts';
 import { ErrorCode, FasterApiError } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/log.ts';
+import { adminRoutes, startAdmin, stopAdmin } from './admin.ts';
 import { chooseListenMode } from './listener-mode.ts';
 import type { ListenMode } from './messages.ts';
 import { Supervisor } from './supervisor.ts';
@@ -37,7 +39,14 @@ export interface Server {
    * throws or rejects never counts here: it answers 500 and the isolate lives on.
    */
   readonly restarts: { readonly pinned: number; readonly pooled: number };
-  /** Graceful shutdown: stop accepting, let in-flight requests finish within `gracePeriod`. */
+  /** The admin listener's bound port (`/healthz`, `/readyz`); null without one. */
+  readonly adminPort: number | null;
+  /** A URL that reaches the admin listener from this machine; null without one. */
+  readonly adminUrl: string | null;
+  /**
+   * Graceful shutdown: `/readyz` turns 503, the server keeps serving for `shutdownDelay`, then
+   * stops accepting and lets in-flight requests finish within `gracePeriod`.
+   */
   close(): Promise<void>;
 }
 
@@ -57,12 +66,24 @@ export async function serve(appModule: string | URL, options?: ServeOptions): Pr
   if (!mode.ok) throw new FasterApiError(mode.error.code, mode.error.message);
 
   const supervisor = new Supervisor(appUrl, opts, mode.value, log);
+  // The admin listener comes first: probes answer "not ready" while the isolates start, and a
+  // port in use fails before any isolate is spawned.
+  let admin: { server: http.Server; port: number } | null = null;
+  if (opts.adminPort !== null) {
+    const bound = await startAdmin(opts.adminHost, opts.adminPort, adminRoutes(() => supervisor.health()));
+    if (!bound.ok) throw new FasterApiError(bound.error.code, bound.error.message);
+    admin = bound.value;
+  }
   const started = await supervisor.start();
-  if (!started.ok) throw new FasterApiError(started.error.code, started.error.message);
+  if (!started.ok) {
+    if (admin !== null) await stopAdmin(admin.server);
+    throw new FasterApiError(started.error.code, started.error.message);
+  }
 
-  const connectHost = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
-  const url = `${opts.tls === null ? 'http' : 'https'}://${connectHost.includes(':') ? `[${connectHost}]` : connectHost}:${supervisor.port}`;
+  const url = urlOf(opts.tls === null ? 'http' : 'https', opts.host, supervisor.port);
+  const adminUrl = admin === null ? null : urlOf('http', opts.adminHost, admin.port);
   printBanner(log, supervisor, opts, mode.value, url);
+  if (adminUrl !== null) log.info(`Admin: ${adminUrl} (/healthz, /readyz)`);
 
   let signalCleanup = (): void => {};
   const server: Server = {
@@ -80,13 +101,22 @@ export async function serve(appModule: string | URL, options?: ServeOptions): Pr
     get restarts() {
       return supervisor.restarts;
     },
+    adminPort: admin?.port ?? null,
+    adminUrl,
     async close() {
       signalCleanup();
       await supervisor.close();
+      if (admin !== null) await stopAdmin(admin.server);
     },
   };
   if (opts.handleSignals) signalCleanup = handleSignals(server, log, opts.gracePeriod);
   return server;
+}
+
+/** A URL that reaches `host:port` from this machine (a wildcard address is reached on loopback). */
+function urlOf(scheme: string, host: string, port: number): string {
+  const connectHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return `${scheme}://${connectHost.includes(':') ? `[${connectHost}]` : connectHost}:${port}`;
 }
 
 function locateApp(appModule: string | URL): string {

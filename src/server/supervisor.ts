@@ -31,6 +31,7 @@ import type { FromWorker, ListenMode, PinnedWorkerData, ToWorker } from './messa
 import { createIsolateState, IsolateState } from '../executor/isolate-state.ts';
 import { TopicBusTopology } from '../executor/topic-topology.ts';
 import type { RingPair } from '../executor/topology.ts';
+import { seatHealth, type HealthReport } from './health.ts';
 import { PoolSupervisor } from './pool-supervisor.ts';
 import { Seat, type Loss } from './seat.ts';
 import { routeMismatch, sameRoutes, startWatchdog, waitFor, type StartError } from './worker-lifecycle.ts';
@@ -80,6 +81,8 @@ export class Supervisor {
   #acceptor: net.Server | null = null;
   #nextAcceptor = 0;
   #closing: Promise<void> | null = null;
+  /** Every isolate started and every pinned worker listened once. */
+  #started = false;
   /** Pinned workers lost while serving (each is restarted); pooled replacements are counted by the pool. */
   #pinnedRestarts = 0;
   /** Each pinned worker's heartbeat and running handler, written by the worker, read by the watchdog. */
@@ -143,6 +146,21 @@ export class Supervisor {
   get restarts(): { pinned: number; pooled: number } {
     return { pinned: this.#pinnedRestarts, pooled: this.#pool?.restarts ?? 0 };
   }
+  /** Liveness and readiness, for the admin listener (health.ts). */
+  health(): HealthReport {
+    const isolates = [...this.#seats.map((seat) => seatHealth('pinned', seat, this.#state)), ...(this.#pool?.health() ?? [])];
+    const listening = this.#seats.filter((seat) => seat.ready).length;
+    const notReady =
+      this.#closing !== null
+        ? 'the server is stopping'
+        : !this.#started
+          ? 'the server is starting'
+          : listening < this.#seats.length
+            ? `${this.#seats.length - listening} of ${this.#seats.length} pinned workers are not listening (being restarted)`
+            : null;
+    return { live: isolates.every((isolate) => isolate.live), ready: notReady === null, notReady, isolates };
+  }
+
   /** Task slots per pooled isolate. */
   get poolSlots(): readonly number[] {
     return this.#pool?.taskSlots ?? [];
@@ -206,6 +224,7 @@ export class Supervisor {
    * `net.ipv4.tcp_migrate_req` is 1, when it moves them to another worker).
    */
   #watchOnce(started: Result<void, StartError>): Result<void, StartError> {
+    if (started.ok) this.#started = true;
     if (started.ok && this.#watchdog === null) {
       this.#watchdog = startWatchdog(this.#seats, this.#state, this.#routes, (seat) => {
         seat.cut = this.#state.load(seat.index);
@@ -214,9 +233,22 @@ export class Supervisor {
     return started;
   }
 
-  /** Graceful shutdown: every pinned worker drains within the grace period, then exits. Idempotent. */
+  /**
+   * Graceful shutdown: readiness turns off at once; the workers go on serving for the shutdown
+   * delay (load balancers that probe readiness stop sending meanwhile), then every pinned worker
+   * drains within the grace period and exits. Idempotent.
+   */
   close(): Promise<void> {
-    return (this.#closing ??= this.#shutdown());
+    return (this.#closing ??= this.#delayThenShutdown());
+  }
+
+  async #delayThenShutdown(): Promise<void> {
+    const delay = this.#options.shutdownDelay;
+    if (delay > 0 && this.#started) {
+      this.#log.info(`Not ready: serving for ${delay} ms more (the shutdown delay), then draining`);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+    await this.#shutdown();
   }
 
   async #listenAll(seats: readonly PinnedSeat[], deadline: number): Promise<Result<void, StartError>> {

@@ -72,6 +72,31 @@ describe('fasterapi serve', () => {
     assert.equal((await cli.finished).code, 0);
   });
 
+  test('SIGTERM turns /readyz 503 before any connection closes, serves through --shutdown-delay, then exits 0', async () => {
+    const cli = start([BANNER_APP, '--port', '0', '--pinned', '2', '--admin-port', '0', '--shutdown-delay', '1s']);
+    const [, port] = await cli.waitForOutput(/Starting HTTP\/2 server on 0\.0\.0\.0:(\d+) /);
+    const [, admin] = await cli.waitForOutput(/Admin: (http:\/\/127\.0\.0\.1:\d+) \(\/healthz, \/readyz\)/);
+    const ready = async (): Promise<number> => (await fetch(`${admin}/readyz`)).status;
+    assert.equal(await ready(), 200);
+    // A keep-alive HTTP/1.1 connection and an HTTP/2 session, open before the signal.
+    const h1 = createClient('h1', Number(port));
+    const h2 = createClient('h2c', Number(port));
+    assert.equal((await h1.request('/test')).status, 200);
+    assert.equal((await h2.request('/test')).status, 200);
+    cli.kill('SIGTERM');
+    const began = Date.now();
+    while ((await ready()) !== 503) assert.ok(Date.now() - began < 500, '/readyz did not turn 503 after SIGTERM');
+    // Not ready, and still serving on the connections that were open.
+    assert.equal((await h1.request('/test')).text(), 'Hello from /test');
+    assert.equal((await h2.request('/test')).text(), 'Hello from /test');
+    const done = await cli.finished;
+    assert.equal(done.code, 0);
+    assert.ok(Date.now() - began >= 1_000, 'the server drained before the shutdown delay was over');
+    assert.match(done.stdout, /Not ready: serving for 1000 ms more \(the shutdown delay\), then draining/);
+    await h1.close();
+    await h2.close();
+  });
+
   test('SIGTERM lets an in-flight request finish before exiting 0', async () => {
     const cli = start([SLOW_APP, '--port', '0', '--pinned', '1']);
     const [, port] = await cli.waitForOutput(/Starting HTTP\/2 server on 0\.0\.0\.0:(\d+) /);
@@ -123,6 +148,9 @@ describe('bad input', () => {
     [['serve', BANNER_APP, '--body-limit', 'lots'], /--body-limit/],
     [['serve', BANNER_APP, '--max-in-flight', '0'], /--max-in-flight.*from 1 to 1000000, got 0/],
     [['serve', BANNER_APP, '--tls-cert', 'cert.pem'], /--tls-cert needs --tls-key/],
+    [['serve', BANNER_APP, '--admin-port', '65536'], /--admin-port.*65535/],
+    [['serve', BANNER_APP, '--port', '8081', '--admin-port', '8081'], /--admin-port \(8081\) cannot be the app's --port/],
+    [['serve', BANNER_APP, '--shutdown-delay', 'soon'], /--shutdown-delay: "soon"/],
     [['serve', BANNER_APP, '--port'], /--port needs a value/],
     [['serve'], /missing app module/],
     [['launch', BANNER_APP], /unknown command "launch"/],

@@ -56,6 +56,9 @@ const DOCUMENTED_DEFAULTS: typeof DEFAULTS = {
   poolMemoryLimit: 0,
   logLevel: 'info',
   handleSignals: true,
+  adminPort: null,
+  adminHost: '127.0.0.1',
+  shutdownDelay: 0,
 };
 
 /** What resolving no options gives: the documented defaults with the automatic values filled in. */
@@ -124,8 +127,21 @@ describe('resolveOptions: defaults', () => {
       poolMemoryLimit: 128,
       logLevel: 'silent',
       handleSignals: false,
+      adminPort: 0,
+      adminHost: '::1',
+      shutdownDelay: 2 ** 31 - 1,
     } as const;
     assert.deepEqual(resolved(input), { ...input, tls: null });
+  });
+
+  test('the admin port may be 0 beside port 0, and any port but the app\'s own', () => {
+    assert.equal(resolved({ port: 0, adminPort: 0 }).adminPort, 0);
+    assert.equal(resolved({ port: 8080, adminPort: 8081 }).adminPort, 8081);
+    assert.equal(resolved({ adminPort: 65535 }).adminPort, 65535);
+    assert.match(failure({ adminPort: 8080 }).message, /adminPort \(8080\) cannot be the app's port/);
+    assert.equal(failure({ adminPort: 65536 }).option, 'adminPort');
+    assert.equal(failure({ shutdownDelay: -1 }).option, 'shutdownDelay');
+    assert.equal(failure({ adminHost: '' }).option, 'adminHost');
   });
 
   test('the input object is not modified', () => {
