@@ -8,6 +8,7 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { runShutdownHooks } from '../app/load.ts';
 import type { IsolateInfo } from '../app/request.ts';
 import { createLogger } from '../core/log.ts';
+import { M_TOPIC_DROPPED, startSampling } from './isolate-metrics.ts';
 import { IsolateState, startHeartbeat } from './isolate-state.ts';
 import { loadAndReport, type FromPooled, type ToPooled } from './messages.ts';
 import { PooledExecutor } from './pooled-executor.ts';
@@ -20,8 +21,9 @@ const data = workerData as PooledIsolateData;
 const log = createLogger(data.logLevel);
 const isolate: IsolateInfo = { kind: 'pooled', index: data.index, threadId };
 
-const table = await loadAndReport(data.appUrl, isolate);
-if (table !== null) {
+const loaded = await loadAndReport(data.appUrl, isolate);
+if (loaded !== null) {
+  const { table, metrics } = loaded;
   const state = new IsolateState(data.state, data.epoch);
   const executor = new PooledExecutor(data, state, table.routes, { log, exposeErrors: data.exposeErrors, onError: table.hooks.onError }, isolate);
   // Proof that this event loop turns; the supervisor's watchdog replaces the isolate if it stops.
@@ -30,6 +32,7 @@ if (table !== null) {
   // A pooled handler may publish to WebSocket subscribers, which live on the pinned isolates.
   const bus = table.sockets.length === 0 ? null : new TopicBus(data.topics);
   table.setPublisher((topic, message) => void bus?.publish(topic, message));
+  startSampling(metrics, () => metrics.set(M_TOPIC_DROPPED, (bus?.dropped ?? 0) >>> 0));
   port.on('message', (message: ToPooled) => {
     switch (message.type) {
       case 'pinned-rings':

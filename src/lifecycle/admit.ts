@@ -8,14 +8,16 @@
  *                                      └──► route (route.ts) ─► run (run.ts) ─► reply
  */
 
-import { errorResponse, faultResponse } from '../app/boundary.ts';
+import { errorResponse } from '../app/boundary.ts';
 import { headerValue, type IncomingHeaders } from '../app/request.ts';
 import type { RequestInfo } from '../app/hooks.ts';
 import type { Incoming } from '../protocol/incoming.ts';
 import { normalizePath } from '../router/normalize.ts';
 import type { Exchange, Lifecycle } from './context.ts';
 import { runRequestHooks } from './hooks.ts';
-import { reply } from './reply.ts';
+import { err } from '../core/result.ts';
+import { M_IN_FLIGHT } from '../executor/isolate-metrics.ts';
+import { reply, replyWith } from './reply.ts';
 import { route } from './route.ts';
 
 /** Takes one request from a protocol engine through its whole lifecycle. */
@@ -27,6 +29,7 @@ export function admit(lifecycle: Lifecycle, incoming: Incoming): void {
   // Published for the watchdog's log line (how many requests a replacement cut), with a plain
   // store: no fence on the per-request path. `write` in reply.ts takes it back.
   lifecycle.state.setLoadRelaxed(lifecycle.isolate.index, ++lifecycle.inFlight);
+  lifecycle.metrics.set(M_IN_FLIGHT, lifecycle.inFlight);
 
   const { method, target } = incoming;
   const q = target.indexOf('?');
@@ -41,6 +44,8 @@ export function admit(lifecycle: Lifecycle, incoming: Incoming): void {
     head: method === 'HEAD',
     info: lifecycle.hasHooks ? requestInfo(method, path ?? rawPath, rawQuery, incoming.headers) : null,
     overAdmitted,
+    began: performance.now(),
+    route: -1,
   };
   if (target.length > lifecycle.maxUrlLength) {
     reply(lifecycle, exchange, errorResponse(414, `URI Too Long: the limit is ${lifecycle.maxUrlLength} bytes`));
@@ -50,7 +55,7 @@ export function admit(lifecycle: Lifecycle, incoming: Incoming): void {
     // Without a pool nothing can spill: a request past the bound is shed before any onRequest
     // hook runs, so expensive hooks (an authentication lookup) are bounded too. onResponse
     // hooks still see the 503 (CORS headers on it, say).
-    reply(lifecycle, exchange, faultResponse({ kind: 'overloaded' }));
+    replyWith(lifecycle, exchange, err({ kind: 'overloaded' }));
   } else if (exchange.info === null || lifecycle.onRequest.length === 0) {
     route(lifecycle, exchange);
   } else {

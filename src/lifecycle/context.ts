@@ -8,6 +8,7 @@ import type { AppTable } from '../app/table.ts';
 import type { OnErrorHook, OnRequestHook, OnResponseHook, RequestInfo } from '../app/hooks.ts';
 import type { IsolateInfo } from '../app/request.ts';
 import type { Logger } from '../core/log.ts';
+import type { IsolateMetrics } from '../executor/isolate-metrics.ts';
 import type { IsolateState } from '../executor/isolate-state.ts';
 import type { PoolClient } from '../executor/pool-client.ts';
 import type { Incoming } from '../protocol/incoming.ts';
@@ -43,6 +44,8 @@ export interface LifecycleSettings {
    * request of a route with `timeout: 0` runs, the limit is lifted (see `Lifecycle.exempt`).
    */
   readonly loopLimit: number;
+  /** This worker's counters and histograms in shared memory, read by the supervisor (isolate-metrics.ts). */
+  readonly metrics: IsolateMetrics;
 }
 
 /** A pinned worker's request lifecycle: its settings, and the state its requests share. */
@@ -87,6 +90,10 @@ export interface Exchange {
   readonly info: RequestInfo | null;
   /** Arrived with `maxInFlight` requests already in flight: it may spill to the pool, or is shed. */
   readonly overAdmitted: boolean;
+  /** `performance.now()` when it arrived. */
+  readonly began: number;
+  /** The ID of the route that took it; -1 until routing finds one (and for good if none does). */
+  route: number;
 }
 
 export function createLifecycle(settings: LifecycleSettings): Lifecycle {

@@ -10,6 +10,7 @@ import { faultFromThrown, faultResponse, internalFault, isThenable, textOf, erro
 import type { RequestInfo, ResponseDraft } from '../app/hooks.ts';
 import { checkDraft, disposeBody, isReply, NO_RESPONSE, toOutgoing, type Outgoing } from '../app/response.ts';
 import { ErrorCode } from '../core/errors.ts';
+import { M_TIMED_OUT } from '../executor/isolate-metrics.ts';
 import type { Lifecycle } from './context.ts';
 
 /** What `bounded` gives for a hook that did not settle in time. */
@@ -105,6 +106,7 @@ function bounded(lifecycle: Lifecycle, value: unknown): unknown {
 /** The answer when a hook did not settle within `handlerTimeout`: 504, and the log says which. */
 function hookTimedOut(lifecycle: Lifecycle, kind: HookKind, info: RequestInfo): Outgoing {
   lifecycle.log.error(`✗ ${hookSite(kind, info)} did not settle within ${lifecycle.handlerTimeout} ms (handlerTimeout): answered 504`);
+  lifecycle.metrics.add(M_TIMED_OUT);
   return errorResponse(504, `An ${kind} hook did not answer within ${lifecycle.handlerTimeout} ms`);
 }
 

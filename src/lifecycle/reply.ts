@@ -9,14 +9,25 @@ import type { Execution } from '../app/invoke.ts';
 import { describeThrown, faultResponse, internalFault } from '../app/boundary.ts';
 import { disposeBody, isBodyStream, type Outgoing } from '../app/response.ts';
 import { ErrorCode } from '../core/errors.ts';
+import { M_IN_FLIGHT, M_SHED, M_TIMED_OUT } from '../executor/isolate-metrics.ts';
 import { BodyStreamError } from '../protocol/body.ts';
 import type { RespondOptions } from '../protocol/incoming.ts';
 import type { Exchange, Lifecycle } from './context.ts';
 import { runResponseHooks } from './hooks.ts';
 
-/** Answers the request with what its handler came to: its response, or the fault's. */
+/**
+ * Answers the request with what its handler came to: its response, or the fault's. Every shed
+ * request (503, overloaded) and every handler timeout (504) comes through here, and is counted.
+ */
 export function replyWith(lifecycle: Lifecycle, exchange: Exchange, execution: Execution): void {
-  reply(lifecycle, exchange, execution.ok ? execution.value : faultResponse(execution.error));
+  if (execution.ok) {
+    reply(lifecycle, exchange, execution.value);
+    return;
+  }
+  const fault = execution.error;
+  if (fault.kind === 'overloaded') lifecycle.metrics.add(M_SHED);
+  else if (fault.kind === 'timeout') lifecycle.metrics.add(M_TIMED_OUT);
+  reply(lifecycle, exchange, faultResponse(fault));
 }
 
 /** Answers the request: onResponse hooks, then `write`. */
@@ -35,6 +46,7 @@ function write(lifecycle: Lifecycle, exchange: Exchange, outgoing: Outgoing): vo
   const abandonBody = outgoing.status === 413 || (!body.readableEnded && body.isPaused());
   const stop = isEventStream(outgoing) ? new AbortController() : null;
   if (stop !== null && lifecycle.draining) stop.abort();
+  lifecycle.metrics.answered(exchange.route, exchange.method, outgoing.status, (performance.now() - exchange.began) * 1000);
   let sending: void | Promise<void> = undefined;
   try {
     sending = incoming.respond(outgoing, stop === null ? PLAIN[+exchange.head | (+abandonBody << 1) | (+lifecycle.draining << 2)]! : {
@@ -87,6 +99,7 @@ function notSent(lifecycle: Lifecycle, exchange: Exchange, thrown: unknown): voi
 /** A request's response has been written (or its client left): a plain store, as in `admit`. */
 function written(lifecycle: Lifecycle): void {
   lifecycle.state.setLoadRelaxed(lifecycle.isolate.index, --lifecycle.inFlight);
+  lifecycle.metrics.set(M_IN_FLIGHT, lifecycle.inFlight);
 }
 
 function isBodyStreamError(thrown: unknown): thrown is BodyStreamError {

@@ -15,7 +15,8 @@ import { bodyTooLarge } from '../app/request.ts';
 import type { Outgoing } from '../app/response.ts';
 import type { Match } from '../router/router.ts';
 import type { Exchange, Lifecycle } from './context.ts';
-import { reply } from './reply.ts';
+import { err } from '../core/result.ts';
+import { reply, replyWith } from './reply.ts';
 import { runInline, runPooled } from './run.ts';
 
 export function route(lifecycle: Lifecycle, exchange: Exchange): void {
@@ -25,18 +26,19 @@ export function route(lifecycle: Lifecycle, exchange: Exchange): void {
     reply(lifecycle, exchange, unrouted(match, method));
     return;
   }
+  const found: Route = match.value;
+  exchange.route = found.id;
   const declared = exchange.incoming.headers['content-length'];
   if (declared !== undefined && Number(declared) > lifecycle.bodyLimit) {
     reply(lifecycle, exchange, faultResponse(httpFault(bodyTooLarge(lifecycle.bodyLimit))));
     return;
   }
-  const found: Route = match.value;
   const { pool } = lifecycle;
   if (pool !== null && found.pool !== false && (found.pool === true || exchange.overAdmitted || saturated(lifecycle))) {
     if (found.pool === true || pool.hasIdleSlot()) runPooled(lifecycle, exchange, pool, found, match.params);
-    else reply(lifecycle, exchange, faultResponse({ kind: 'overloaded' }));
+    else replyWith(lifecycle, exchange, err({ kind: 'overloaded' }));
   } else if (exchange.overAdmitted) {
-    reply(lifecycle, exchange, faultResponse({ kind: 'overloaded' }));
+    replyWith(lifecycle, exchange, err({ kind: 'overloaded' }));
   } else {
     runInline(lifecycle, exchange, found, match.params);
   }

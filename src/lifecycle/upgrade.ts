@@ -13,6 +13,7 @@
 import { faultFromThrown, faultResponse, errorResponse, type Reporter } from '../app/boundary.ts';
 import { Request, type IsolateInfo } from '../app/request.ts';
 import type { AppTable } from '../app/table.ts';
+import type { IsolateMetrics } from '../executor/isolate-metrics.ts';
 import type { UpgradeIncoming } from '../protocol/upgrade.ts';
 import { normalizePath } from '../router/normalize.ts';
 import { negotiate } from '../protocol/websocket-handshake.ts';
@@ -36,13 +37,16 @@ export class SocketHub {
   readonly isolate: IsolateInfo;
   readonly reporter: Reporter;
   readonly maxUrlLength: number;
+  /** Counts open sockets (as `websocket` connections) for the metrics. */
+  readonly metrics: IsolateMetrics;
   readonly topics = new Topics<ServerWebSocket>();
   readonly open = new Set<ServerWebSocket>();
   /** Set by `closeAll`: new handshakes are refused with 503. */
   #closing = false;
   #onEmpty: (() => void) | null = null;
 
-  constructor(table: AppTable, isolate: IsolateInfo, reporter: Reporter, maxUrlLength: number) {
+  constructor(table: AppTable, isolate: IsolateInfo, reporter: Reporter, maxUrlLength: number, metrics: IsolateMetrics) {
+    this.metrics = metrics;
     this.table = table;
     this.isolate = isolate;
     this.reporter = reporter;
@@ -65,10 +69,12 @@ export class SocketHub {
 
   added(ws: ServerWebSocket): void {
     this.open.add(ws);
+    this.metrics.connection('websocket', 1);
   }
 
   removed(ws: ServerWebSocket): void {
-    this.open.delete(ws);
+    if (!this.open.delete(ws)) return;
+    this.metrics.connection('websocket', -1);
     if (this.open.size === 0) this.#onEmpty?.();
   }
 }

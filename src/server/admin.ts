@@ -1,13 +1,15 @@
 /**
- * The admin listener: probes for orchestrators and load balancers, on a port of their own
+ * The admin listener: metrics and probes for monitoring, orchestrators and load balancers, on a port of their own
  * (`adminPort`, off by default; `adminHost`, 127.0.0.1 by default), served by the supervisor on
  * the main thread. A probe never waits behind the app's requests on a pinned worker, never runs
  * the app's hooks, and is never exposed beside the app's routes.
  *
+ *   GET /metrics   every isolate's counters, histograms and gauges, in the Prometheus text
+ *                  format (metrics.ts), read from shared memory at scrape time
  *   GET /healthz   200 while every isolate is live, else 503 (health.ts says what live means)
  *   GET /readyz    200 while every pinned worker listens and the server is not stopping, else 503
  *
- * Both answer JSON that says why, with `cache-control: no-store`; HEAD is answered as GET
+ * The probes answer JSON that says why, with `cache-control: no-store`; HEAD is answered as GET
  * without a body. Other paths are 404, other methods 405.
  */
 
@@ -29,9 +31,13 @@ function json(status: number, value: unknown): AdminAnswer {
   return { status, body: `${JSON.stringify(value)}\n`, contentType: 'application/json' };
 }
 
-/** The admin routes over a source of health reports. */
-export function adminRoutes(report: () => HealthReport): ReadonlyMap<string, AdminRoute> {
+/** The content type of the Prometheus text exposition format. */
+const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** The admin routes over a source of health reports and of metrics. */
+export function adminRoutes(report: () => HealthReport, metrics: () => string): ReadonlyMap<string, AdminRoute> {
   return new Map<string, AdminRoute>([
+    ['/metrics', () => ({ status: 200, body: metrics(), contentType: PROMETHEUS_TEXT })],
     [
       '/healthz',
       () => {

@@ -17,6 +17,7 @@ import type { Engines } from '../protocol/connection.ts';
 import type { Incoming } from '../protocol/incoming.ts';
 import type { UpgradeIncoming } from '../protocol/upgrade.ts';
 import { IsolateState, startHeartbeat } from '../executor/isolate-state.ts';
+import { M_TOPIC_DROPPED, startSampling, type IsolateMetrics } from '../executor/isolate-metrics.ts';
 import { PoolClient } from '../executor/pool-client.ts';
 import { TopicBus } from '../executor/topic-bus.ts';
 import { describeThrown } from '../core/describe.ts';
@@ -42,10 +43,10 @@ function send(message: FromWorker): void {
 }
 
 const isolate: IsolateInfo = { kind: 'pinned', index: data.index, threadId };
-const table = await loadAndReport(data.appUrl, isolate);
-if (table !== null) startServing(table);
+const loaded = await loadAndReport(data.appUrl, isolate);
+if (loaded !== null) startServing(loaded.table, loaded.metrics);
 
-function startServing(table: AppTable): void {
+function startServing(table: AppTable, metrics: IsolateMetrics): void {
   const pool = data.pool === null ? null : new PoolClient(data.pool, log);
   const state = new IsolateState(data.state.buffer, data.state.epoch);
   const loopLimit = longestTimeout(table.routes, data.handlerTimeout);
@@ -63,6 +64,7 @@ function startServing(table: AppTable): void {
     maxInFlight: data.maxInFlight,
     state,
     loopLimit,
+    metrics,
   });
   // Proof that this event loop turns: the supervisor's watchdog replaces the worker when the
   // stamp goes stale for longer than `loopLimit` (outside a handler's synchronous part, which it
@@ -81,7 +83,7 @@ function startServing(table: AppTable): void {
   }
   const onIncoming = (incoming: Incoming): void => admit(lifecycle, incoming);
   // WebSockets: the engines take upgrades only where the app has WebSocket routes.
-  const hub = new SocketHub(table, isolate, { log, exposeErrors: data.exposeErrors }, data.limits.maxUrlLength);
+  const hub = new SocketHub(table, isolate, { log, exposeErrors: data.exposeErrors }, data.limits.maxUrlLength, metrics);
   table.setPublisher((topic, message) => hub.topics.publish(topic, message, null));
   // Topics reach the other isolates through the topic bus; without WebSocket routes nothing can
   // subscribe anywhere, and there is no bus.
@@ -93,6 +95,7 @@ function startServing(table: AppTable): void {
           onError: (thrown) => log.error(`✗ delivering a published message failed: ${describeThrown(thrown)}`),
         });
   if (bus !== null) hub.topics.connect(bus);
+  startSampling(metrics, () => metrics.set(M_TOPIC_DROPPED, (bus?.dropped ?? 0) >>> 0));
   const onUpgrade = table.sockets.length === 0 ? null : (upgrade: UpgradeIncoming): void => admitUpgrade(hub, upgrade);
   const sessions = new Set<http2.ServerHttp2Session>();
   const engines: Engines = {
@@ -105,6 +108,13 @@ function startServing(table: AppTable): void {
   engines.h2.on('session', (session: http2.ServerHttp2Session) => {
     if (lifecycle.draining) setImmediate(() => session.close());
   });
+  // Open connections by protocol, for the metrics: each engine is handed the connections it serves.
+  for (const [engine, protocol] of [[engines.h1, 'http/1.1'], [engines.h2, 'h2']] as const) {
+    engine.on('connection', (socket: net.Socket) => {
+      metrics.connection(protocol, 1);
+      socket.once('close', () => metrics.connection(protocol, -1));
+    });
+  }
   const connections = new WorkerConnections(engines, sessions, data.tls, data.limits.headersTimeout);
   const onConnection = (socket: net.Socket): void => connections.accept(socket);
 

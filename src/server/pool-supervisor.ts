@@ -23,6 +23,7 @@ import type { Logger } from '../core/log.ts';
 import { ok, type Result } from '../core/result.ts';
 import { IsolateState } from '../executor/isolate-state.ts';
 import { seatHealth, type IsolateHealth } from './health.ts';
+import type { SeatMetrics } from './metrics.ts';
 import type { FromPooled, ToPooled } from '../executor/messages.ts';
 import { spinCapFor } from '../executor/spin.ts';
 import type { TopicBusTopology, TopicPeerUpdate } from '../executor/topic-topology.ts';
@@ -92,6 +93,18 @@ export class PoolSupervisor {
   /** Isolates lost while serving and replaced (or being replaced). */
   get restarts(): number {
     return this.#restarts;
+  }
+
+  /** Each pooled isolate's counts and load, for the metrics. */
+  metrics(): SeatMetrics[] {
+    return this.#seats.map((seat) => ({
+      kind: 'pooled',
+      index: seat.index,
+      serving: seat.ready,
+      counts: seat.counts,
+      tasks: this.#state.load(seat.index),
+      slots: this.taskSlots[seat.index] as number,
+    }));
   }
 
   /** Each pooled isolate's liveness (health.ts). */

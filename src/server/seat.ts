@@ -16,6 +16,7 @@
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import type { RouteInfo } from '../app/app.ts';
 import { ok, type Result } from '../core/result.ts';
+import { SeatCounts } from './metrics.ts';
 import { RestartBackoff, waitFor, type StartError } from './worker-lifecycle.ts';
 
 /** How a serving thread ended. */
@@ -49,6 +50,8 @@ export class Seat {
   readyAt = 0;
   /** Why the watchdog terminated the seated thread, for the log line; null when it did not. */
   killedFor: string | null = null;
+  /** What the seat's isolates counted (their metrics memory), across replacements. */
+  readonly counts = new SeatCounts();
   readonly #backoff = new RestartBackoff();
   #replaceTimer: NodeJS.Timeout | null = null;
 
@@ -82,6 +85,7 @@ export class Seat {
     });
     const reply = await waitFor(worker, 'routes', deadline, this.label);
     if (!reply.ok) return reply;
+    this.counts.adopt(reply.value.metrics);
     return ok(reply.value.routes);
   }
 

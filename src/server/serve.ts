@@ -70,7 +70,7 @@ export async function serve(appModule: string | URL, options?: ServeOptions): Pr
   // port in use fails before any isolate is spawned.
   let admin: { server: http.Server; port: number } | null = null;
   if (opts.adminPort !== null) {
-    const bound = await startAdmin(opts.adminHost, opts.adminPort, adminRoutes(() => supervisor.health()));
+    const bound = await startAdmin(opts.adminHost, opts.adminPort, adminRoutes(() => supervisor.health(), () => supervisor.metricsText()));
     if (!bound.ok) throw new FasterApiError(bound.error.code, bound.error.message);
     admin = bound.value;
   }
@@ -83,7 +83,7 @@ export async function serve(appModule: string | URL, options?: ServeOptions): Pr
   const url = urlOf(opts.tls === null ? 'http' : 'https', opts.host, supervisor.port);
   const adminUrl = admin === null ? null : urlOf('http', opts.adminHost, admin.port);
   printBanner(log, supervisor, opts, mode.value, url);
-  if (adminUrl !== null) log.info(`Admin: ${adminUrl} (/healthz, /readyz)`);
+  if (adminUrl !== null) log.info(`Admin: ${adminUrl} (/metrics, /healthz, /readyz)`);
 
   let signalCleanup = (): void => {};
   const server: Server = {

@@ -29,9 +29,11 @@ import { err, ok, type Result } from '../core/result.ts';
 import { listen } from './listen.ts';
 import type { FromWorker, ListenMode, PinnedWorkerData, ToWorker } from './messages.ts';
 import { createIsolateState, IsolateState } from '../executor/isolate-state.ts';
+import { SAMPLE_MS } from '../executor/isolate-metrics.ts';
 import { TopicBusTopology } from '../executor/topic-topology.ts';
 import type { RingPair } from '../executor/topology.ts';
 import { seatHealth, type HealthReport } from './health.ts';
+import { renderMetrics, type SeatMetrics } from './metrics.ts';
 import { PoolSupervisor } from './pool-supervisor.ts';
 import { Seat, type Loss } from './seat.ts';
 import { routeMismatch, sameRoutes, startWatchdog, waitFor, type StartError } from './worker-lifecycle.ts';
@@ -90,6 +92,8 @@ export class Supervisor {
   readonly #epoch = Date.now();
   readonly #state: IsolateState;
   #watchdog: NodeJS.Timeout | null = null;
+  /** Reads every isolate's counter words once a second, so that none wraps unseen (metrics.ts). */
+  #sampler: NodeJS.Timeout | null = null;
 
   constructor(appUrl: string, options: ResolvedOptions, mode: ListenMode, log: Logger) {
     this.#appUrl = appUrl;
@@ -161,6 +165,19 @@ export class Supervisor {
     return { live: isolates.every((isolate) => isolate.live), ready: notReady === null, notReady, isolates };
   }
 
+  /** Every seat's metrics, pinned then pooled. */
+  #seatMetrics(): SeatMetrics[] {
+    const pinned = this.#seats.map((seat): SeatMetrics => ({ kind: 'pinned', index: seat.index, serving: seat.ready, counts: seat.counts }));
+    return [...pinned, ...(this.#pool?.metrics() ?? [])];
+  }
+
+  /** The metrics of every isolate, in the Prometheus text format, for the admin listener. */
+  metricsText(): string {
+    const seats = this.#seatMetrics();
+    for (const seat of seats) seat.counts.sample();
+    return renderMetrics({ routes: this.#routes, seats, restarts: this.restarts, startTime: Math.round(performance.timeOrigin / 1000) });
+  }
+
   /** Task slots per pooled isolate. */
   get poolSlots(): readonly number[] {
     return this.#pool?.taskSlots ?? [];
@@ -225,6 +242,12 @@ export class Supervisor {
    */
   #watchOnce(started: Result<void, StartError>): Result<void, StartError> {
     if (started.ok) this.#started = true;
+    if (started.ok && this.#sampler === null) {
+      this.#sampler = setInterval(() => {
+        for (const seat of this.#seatMetrics()) seat.counts.sample();
+      }, SAMPLE_MS);
+      this.#sampler.unref();
+    }
     if (started.ok && this.#watchdog === null) {
       this.#watchdog = startWatchdog(this.#seats, this.#state, this.#routes, (seat) => {
         seat.cut = this.#state.load(seat.index);
@@ -260,6 +283,7 @@ export class Supervisor {
 
   async #shutdown(): Promise<void> {
     if (this.#watchdog !== null) clearInterval(this.#watchdog);
+    if (this.#sampler !== null) clearInterval(this.#sampler);
     this.#acceptor?.close();
     const grace = this.#options.gracePeriod;
     const totals = { received: 0, unanswered: 0, forced: 0 };

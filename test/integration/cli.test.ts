@@ -75,7 +75,7 @@ describe('fasterapi serve', () => {
   test('SIGTERM turns /readyz 503 before any connection closes, serves through --shutdown-delay, then exits 0', async () => {
     const cli = start([BANNER_APP, '--port', '0', '--pinned', '2', '--admin-port', '0', '--shutdown-delay', '1s']);
     const [, port] = await cli.waitForOutput(/Starting HTTP\/2 server on 0\.0\.0\.0:(\d+) /);
-    const [, admin] = await cli.waitForOutput(/Admin: (http:\/\/127\.0\.0\.1:\d+) \(\/healthz, \/readyz\)/);
+    const [, admin] = await cli.waitForOutput(/Admin: (http:\/\/127\.0\.0\.1:\d+) \(\/metrics, \/healthz, \/readyz\)/);
     const ready = async (): Promise<number> => (await fetch(`${admin}/readyz`)).status;
     assert.equal(await ready(), 200);
     // A keep-alive HTTP/1.1 connection and an HTTP/2 session, open before the signal.
