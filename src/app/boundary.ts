@@ -89,13 +89,13 @@ function isHttpErrorSafely(thrown: unknown): thrown is HttpError {
 }
 
 /**
- * A bug, logged under a fresh error id; the client sees only the id (and, with `exposeErrors`,
- * the description). `where` names what failed: "GET /items (GET /items/7)", "an onRequest hook
+ * A bug, logged under an error id — the request's id when the fault belongs to a request, else a
+ * fresh one; the client sees only the id (and, with `exposeErrors`, the description). `where` names what failed: "GET /items (GET /items/7)", "an onRequest hook
  * for GET /x".
  */
-export function internalFault(code: Code, where: string, description: string, reporter: Reporter): Extract<Fault, { kind: 'internal' }> {
-  const errorId = randomUUID();
-  reporter.log.error(`✗ ${code} in ${where} [error id ${errorId}]: ${description}`);
+export function internalFault(code: Code, where: string, description: string, reporter: Reporter, requestId?: string): Extract<Fault, { kind: 'internal' }> {
+  const errorId = requestId ?? randomUUID();
+  reporter.log.error(`✗ ${code} in ${where} [error id ${errorId}]: ${description}`, { reqId: requestId, errorId, code });
   return reporter.exposeErrors ? { kind: 'internal', code, errorId, debug: description } : { kind: 'internal', code, errorId };
 }
 
@@ -109,7 +109,7 @@ export function httpFault(error: HttpError): Extract<Fault, { kind: 'http' }> {
  * status; anything else is a bug, logged with its description. `what` says who threw ("the
  * handler threw", "an onResponse hook threw"). Never throws.
  */
-export function faultFromThrown(thrown: unknown, where: string, what: string, reporter: Reporter): Fault {
+export function faultFromThrown(thrown: unknown, where: string, what: string, reporter: Reporter, requestId?: string): Fault {
   if (isHttpErrorSafely(thrown)) {
     // An HttpError's fields are its own data properties, but a subclass may define getters.
     try {
@@ -121,13 +121,13 @@ export function faultFromThrown(thrown: unknown, where: string, what: string, re
         if (given === undefined) return { kind: 'http', status, detail: message, code, headers: undefined };
         const headers = copyHeaders(given, {});
         if (headers.ok) return { kind: 'http', status, detail: message, code, headers: headers.value };
-        return internalFault(headers.error.code, where, `HttpError with an ${headers.error.message}`, reporter);
+        return internalFault(headers.error.code, where, `HttpError with an ${headers.error.message}`, reporter, requestId);
       }
     } catch {
       // Falls through: described as the odd value it is.
     }
   }
-  return internalFault(ErrorCode.HANDLER, where, `${what}\n${describeThrown(thrown)}`, reporter);
+  return internalFault(ErrorCode.HANDLER, where, `${what}\n${describeThrown(thrown)}`, reporter, requestId);
 }
 
 /** A JSON error response in FastAPI's shape: `{"detail": "..."}`, plus `errorId` for 500s. */

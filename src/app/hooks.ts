@@ -26,6 +26,8 @@ import type { Reply } from './response.ts';
 
 /** What onRequest and onResponse hooks see of a request (they run before routing). */
 export interface RequestInfo {
+  /** The request's id (`req.id`): the client's sane `x-request-id`, or one the server made. */
+  readonly id: string;
   readonly method: string;
   /** The normalised path, without the query string. */
   readonly path: string;

@@ -51,7 +51,7 @@ function whereOf(route: Route, req: AnyRequest): string {
 }
 
 function fromThrown(thrown: unknown, what: string, route: Route, req: AnyRequest, ctx: Reporter): Fault {
-  return faultFromThrown(thrown, whereOf(route, req), what, ctx);
+  return faultFromThrown(thrown, whereOf(route, req), what, ctx, req.id);
 }
 
 /** A continuation that runs in a promise callback, with what it throws turned into a fault. */
@@ -168,7 +168,7 @@ function handleThrown(thrown: unknown, route: Route, req: AnyRequest, res: Respo
       } catch (hookError) {
         return err(fromThrown(hookError, 'an onError hook threw or rejected', route, req, ctx));
       }
-      return err(internalFault(ErrorCode.HANDLER, whereOf(route, req), 'an onError hook returned something other than reply(...) or nothing', ctx));
+      return err(internalFault(ErrorCode.HANDLER, whereOf(route, req), 'an onError hook returned something other than reply(...) or nothing', ctx, req.id));
     }
     return err(fromThrown(thrown, 'the handler threw', route, req, ctx));
   })();
@@ -192,7 +192,7 @@ function checkAnswer(returned: unknown, res: Response, route: Route, req: AnyReq
     // The same answer with the schema's output as its body.
     if (result.ok) return outgoingOf({ ...answer, body: result.value }, route, req, ctx);
     const problems = result.issues.map((i) => `${i.loc.slice(1).join('.') || '(body)'}: ${i.msg}`).join('; ');
-    return err(internalFault(ErrorCode.HANDLER, whereOf(route, req), `the response does not match the route's response schema: ${problems}`, ctx));
+    return err(internalFault(ErrorCode.HANDLER, whereOf(route, req), `the response does not match the route's response schema: ${problems}`, ctx, req.id));
   };
   let checked: Checked | Promise<Checked>;
   try {
@@ -223,5 +223,5 @@ function outgoingOf(answer: Answer, route: Route, req: AnyRequest, ctx: InvokeCo
     return outgoing;
   }
   disposeBody(answer.body);
-  return err(internalFault(outgoing.error.code, whereOf(route, req), outgoing.error.message, ctx));
+  return err(internalFault(outgoing.error.code, whereOf(route, req), outgoing.error.message, ctx, req.id));
 }

@@ -5,12 +5,33 @@
  * (read from the socket, limited to `bodyLimit`).
  */
 
+import { randomUUID } from 'node:crypto';
 import { parse as parseQueryString } from 'node:querystring';
 import type { Readable } from 'node:stream';
 import { ErrorCode, HttpError } from '../core/errors.ts';
 
 export type IncomingHeaders = Readonly<Record<string, string | string[] | undefined>>;
 export type Query = Readonly<Record<string, string | string[]>>;
+
+/**
+ * A client's `x-request-id` is kept when it is 1 to 128 letters, digits and `. _ : @ / + = -`
+ * (UUIDs, trace ids, `Root=1-…` as load balancers send them); anything else is replaced, so an
+ * id never carries a space, a quote, a bracket or a line break into a log line.
+ */
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+
+/**
+ * The request's id: the client's `x-request-id` when it is sane, else a fresh UUID, which is put
+ * in the headers in its place, so handlers (inline or pooled, which get the headers over the
+ * ring) read the same id as the log lines and the response.
+ */
+export function requestIdOf(headers: IncomingHeaders): string {
+  const given = headers['x-request-id'];
+  if (typeof given === 'string' && SANE_REQUEST_ID.test(given)) return given;
+  const id = randomUUID();
+  (headers as Record<string, string | string[] | undefined>)['x-request-id'] = id;
+  return id;
+}
 
 /** Where a handler is running. */
 export interface IsolateInfo {
@@ -130,6 +151,18 @@ export class Request<
     }
     return this.#over.signal;
   }
+
+  /**
+   * The request's id: the client's `x-request-id` when it sent a sane one, else one the server
+   * made. It is echoed in the response's `x-request-id`, names the request in log lines, and is
+   * the `errorId` of a 500 this request gets.
+   */
+  get id(): string {
+    const id = this.#received()['x-request-id'];
+    return typeof id === 'string' ? id : (this.#id ??= randomUUID());
+  }
+
+  #id: string | undefined;
 
   /** The server's side of `signal` where there is no connection to watch (a pooled request). */
   [END](): void {

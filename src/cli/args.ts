@@ -49,6 +49,7 @@ const FLAGS = {
   'pool-memory-limit': { option: 'poolMemoryLimit', kind: 'count' },
   'pool-poll': { option: 'poolPoll', kind: 'count' },
   'log-level': { option: 'logLevel', kind: 'text' },
+  'log-format': { option: 'logFormat', kind: 'text' },
   'admin-port': { option: 'adminPort', kind: 'count' },
   'admin-host': { option: 'adminHost', kind: 'text' },
   'shutdown-delay': { option: 'shutdownDelay', kind: 'ms' },
@@ -61,6 +62,7 @@ export function flagFor(option: string): string {
   for (const [flag, spec] of Object.entries(FLAGS)) if (spec.option === option) return `--${flag}`;
   if (option === 'tls') return '--tls-cert/--tls-key';
   if (option === 'exposeErrors') return '--expose-errors';
+  if (option === 'accessLog') return '--access-log';
   return option;
 }
 
@@ -99,6 +101,8 @@ Options:
   --pool-memory-limit <mb>      heap limit of each pooled isolate in MB, 0 = Node's default (default 0)
   --pool-poll <µs>              polling after the last ring message before parking (default 0)
   --log-level <level>           debug | info | warn | error | silent (default info)
+  --log-format <format>         json (pino's fields, one object per line) | pretty (default: pretty on a terminal, else json)
+  --access-log                  log one line per answered request
   --admin-port <n>              admin listener for /healthz and /readyz, 0 for any free port (default off)
   --admin-host <addr>           interface of the admin listener (default 127.0.0.1)
   --shutdown-delay <time>       on SIGTERM, serve this long after /readyz turns 503, then drain (default 0)
@@ -142,6 +146,7 @@ export function parseCommand(argv: readonly string[]): Result<Command, string> {
         port: { type: 'string', short: 'p' },
         help: { type: 'boolean', short: 'h' },
         'expose-errors': { type: 'boolean' },
+        'access-log': { type: 'boolean' },
         version: { type: 'boolean', short: 'v' },
       },
     });
@@ -156,9 +161,9 @@ export function parseCommand(argv: readonly string[]): Result<Command, string> {
   for (const token of parsed.tokens ?? []) {
     if (token.kind !== 'option') continue;
     const { name, rawName, value } = token;
-    if (name === 'expose-errors') {
+    if (name === 'expose-errors' || name === 'access-log') {
       if (value !== undefined) return err(`${rawName} takes no value`);
-      options['exposeErrors'] = true;
+      options[name === 'expose-errors' ? 'exposeErrors' : 'accessLog'] = true;
       continue;
     }
     if (name === 'help' || name === 'version') {

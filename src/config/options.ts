@@ -4,7 +4,7 @@
  */
 
 import os from 'node:os';
-import { LOG_LEVELS, type LogLevel } from '../core/log.ts';
+import { defaultLogFormat, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../core/log.ts';
 import { err, ok, type Result } from '../core/result.ts';
 
 export type ListenerMode = 'auto' | 'reuseport' | 'acceptor';
@@ -87,6 +87,13 @@ export interface ServeOptions {
   readonly poolMemoryLimit?: number;
   /** `debug`, `info` (banner, restarts), `warn`, `error` (handler errors) or `silent`. @default 'info' */
   readonly logLevel?: LogLevel;
+  /**
+   * `json`: one JSON object per line with pino's fields, on stdout; `pretty`: plain messages,
+   * errors on stderr. @default 'pretty' when stdout is a terminal, else 'json'
+   */
+  readonly logFormat?: LogFormat;
+  /** Log one line per answered request (at info level), with its id, route, status and duration. @default false */
+  readonly accessLog?: boolean;
   /** Handle SIGINT and SIGTERM with a graceful shutdown (a second signal exits at once). @default true */
   readonly handleSignals?: boolean;
   /**
@@ -134,6 +141,8 @@ export interface ResolvedOptions {
   readonly poolPoll: number;
   readonly poolMemoryLimit: number;
   readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
+  readonly accessLog: boolean;
   readonly handleSignals: boolean;
   /** null: no admin listener. */
   readonly adminPort: number | null;
@@ -170,11 +179,12 @@ export const DEFAULTS = {
   poolPoll: 50,
   poolMemoryLimit: 0,
   logLevel: 'info',
+  accessLog: false,
   handleSignals: true,
   adminPort: null,
   adminHost: '127.0.0.1',
   shutdownDelay: 0,
-} as const satisfies Omit<ResolvedOptions, 'tls'>;
+} as const satisfies Omit<ResolvedOptions, 'tls' | 'logFormat'>;
 
 export interface OptionError {
   /** The option's name as the caller spelled it (`pinnedWorkers`; the CLI maps it to `--pinned`). */
@@ -233,6 +243,8 @@ const CHECKS: Record<keyof Omit<ServeOptions, 'tls'>, Check> = {
   poolPoll: integer(0, 1_000_000),
   poolMemoryLimit: integer(0),
   logLevel: oneOf(LOG_LEVELS),
+  logFormat: oneOf(LOG_FORMATS),
+  accessLog: (value) => (typeof value === 'boolean' ? null : `expected true or false, got ${describe(value)}`),
   handleSignals: (value) => (typeof value === 'boolean' ? null : `expected true or false, got ${describe(value)}`),
 };
 
@@ -348,6 +360,8 @@ export function resolveOptions(input: unknown, nameOf: (option: string) => strin
     poolPoll: pick('poolPoll'),
     poolMemoryLimit: pick('poolMemoryLimit'),
     logLevel: pick('logLevel'),
+    logFormat: (given['logFormat'] as LogFormat | undefined) ?? defaultLogFormat(),
+    accessLog: pick('accessLog'),
     handleSignals: pick('handleSignals'),
     adminPort,
     adminHost: pick('adminHost'),

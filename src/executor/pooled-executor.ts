@@ -270,7 +270,7 @@ export class PooledExecutor {
     if (!result.ok || !isBodyStream(result.value.body)) return result as PooledExecution;
     disposeBody(result.value.body);
     const description = 'it returned a streamed body on the pooled executor, which cannot stream; declare the route with { stream: true } so it always runs inline';
-    return { ok: false, error: internalFault(ErrorCode.HANDLER, routeLabel(task.route), description, this.#context) };
+    return { ok: false, error: internalFault(ErrorCode.HANDLER, routeLabel(task.route), description, this.#context, task.req?.id) };
   }
 
   /** Frees the task's slot for the next waiting task (once, whichever of completion and cancel comes first). */

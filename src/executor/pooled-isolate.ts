@@ -18,7 +18,7 @@ import type { PooledIsolateData } from './topology.ts';
 const port = parentPort;
 if (port === null) throw new Error('pooled-isolate.ts runs only as a worker thread');
 const data = workerData as PooledIsolateData;
-const log = createLogger(data.logLevel);
+const log = createLogger({ level: data.logLevel, format: data.logFormat, isolate: `pooled-${data.index}` });
 const isolate: IsolateInfo = { kind: 'pooled', index: data.index, threadId };
 
 const loaded = await loadAndReport(data.appUrl, isolate);
@@ -42,7 +42,10 @@ if (loaded !== null) {
         bus?.peerRenewed(message.update);
         return;
       case 'stop':
-        void runShutdownHooks(table, isolate, log.error).then(() => port.postMessage({ type: 'stopped' } satisfies FromPooled));
+        void runShutdownHooks(table, isolate, log.error).then(() => {
+          log.flush();
+          port.postMessage({ type: 'stopped' } satisfies FromPooled);
+        });
         return;
     }
   });

@@ -11,7 +11,7 @@
  * so a new thread never inherits half-written records.
  */
 
-import type { LogLevel } from '../core/log.ts';
+import type { LogFormat, LogLevel } from '../core/log.ts';
 import { createDoorbells } from './doorbell.ts';
 import { createIsolateState, IsolateState } from './isolate-state.ts';
 import { createRing } from './ring.ts';
@@ -121,6 +121,7 @@ export interface PooledIsolateData {
   readonly index: number;
   readonly appUrl: string;
   readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
   /** Rings from each pinned worker, by pinned index. */
   readonly rings: readonly RingPair[];
   readonly doorbells: SharedArrayBuffer;

@@ -9,7 +9,7 @@
  */
 
 import { errorResponse } from '../app/boundary.ts';
-import { headerValue, type IncomingHeaders } from '../app/request.ts';
+import { headerValue, requestIdOf, type IncomingHeaders } from '../app/request.ts';
 import type { RequestInfo } from '../app/hooks.ts';
 import type { Incoming } from '../protocol/incoming.ts';
 import { normalizePath } from '../router/normalize.ts';
@@ -36,13 +36,15 @@ export function admit(lifecycle: Lifecycle, incoming: Incoming): void {
   const rawQuery = q === -1 ? '' : target.slice(q + 1);
   const rawPath = q === -1 ? target : target.slice(0, q);
   const path = normalizePath(rawPath);
+  const id = requestIdOf(incoming.headers);
   const exchange: Exchange = {
+    id,
     incoming,
     method,
     path: path ?? rawPath,
     rawQuery,
     head: method === 'HEAD',
-    info: lifecycle.hasHooks ? requestInfo(method, path ?? rawPath, rawQuery, incoming.headers) : null,
+    info: lifecycle.hasHooks ? requestInfo(id, method, path ?? rawPath, rawQuery, incoming.headers) : null,
     overAdmitted,
     began: performance.now(),
     route: -1,
@@ -67,8 +69,9 @@ export function admit(lifecycle: Lifecycle, incoming: Incoming): void {
 }
 
 /** What hooks see of a request: built only when the app has hooks. */
-function requestInfo(method: string, path: string, rawQuery: string, headers: IncomingHeaders): RequestInfo {
+function requestInfo(id: string, method: string, path: string, rawQuery: string, headers: IncomingHeaders): RequestInfo {
   return {
+    id,
     method,
     path,
     rawQuery,

@@ -46,6 +46,8 @@ export interface LifecycleSettings {
   readonly loopLimit: number;
   /** This worker's counters and histograms in shared memory, read by the supervisor (isolate-metrics.ts). */
   readonly metrics: IsolateMetrics;
+  /** Log one line per answered request. */
+  readonly accessLog: boolean;
 }
 
 /** A pinned worker's request lifecycle: its settings, and the state its requests share. */
@@ -80,6 +82,8 @@ export interface Lifecycle extends LifecycleSettings {
 
 /** One request, from admission to its reply. */
 export interface Exchange {
+  /** The request's id (request.ts, `requestIdOf`). */
+  readonly id: string;
   readonly incoming: Incoming;
   readonly method: string;
   /** The normalised path (the path as sent when it cannot be normalised and is answered 400). */

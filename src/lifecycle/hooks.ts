@@ -24,7 +24,7 @@ export async function runRequestHooks(lifecycle: Lifecycle, info: RequestInfo): 
       const answer = await bounded(lifecycle, hook(info));
       outgoing = answer === HOOK_TIMED_OUT ? hookTimedOut(lifecycle, 'onRequest', info) : requestHookAnswer(lifecycle, answer, info);
     } catch (thrown) {
-      outgoing = faultResponse(faultFromThrown(thrown, hookSite('onRequest', info), 'an onRequest hook threw or rejected', lifecycle));
+      outgoing = faultResponse(faultFromThrown(thrown, hookSite('onRequest', info), 'an onRequest hook threw or rejected', lifecycle, info.id));
     }
     if (outgoing !== null) return outgoing;
   }
@@ -38,7 +38,7 @@ export async function runResponseHooks(lifecycle: Lifecycle, info: RequestInfo, 
   try {
     checked = (await eachResponseHook(lifecycle, info, draft)) ? sendableDraft(lifecycle, draft, info) : hookTimedOut(lifecycle, 'onResponse', info);
   } catch (thrown) {
-    checked = faultResponse(faultFromThrown(thrown, hookSite('onResponse', info), 'an onResponse hook threw or rejected', lifecycle));
+    checked = faultResponse(faultFromThrown(thrown, hookSite('onResponse', info), 'an onResponse hook threw or rejected', lifecycle, info.id));
   }
   // A stream the hooks left but that will not be sent is released. The draft is the app's to
   // change, so even reading its body may throw (a getter).
@@ -61,7 +61,7 @@ function sendableDraft(lifecycle: Lifecycle, draft: ResponseDraft, info: Request
   const sendable = checkDraft(draft);
   if (sendable.ok) return sendable.value;
   return faultResponse(
-    internalFault(sendable.error.code, hookSite('onResponse', info), `an onResponse hook left a response that cannot be sent: ${sendable.error.message}`, lifecycle),
+    internalFault(sendable.error.code, hookSite('onResponse', info), `an onResponse hook left a response that cannot be sent: ${sendable.error.message}`, lifecycle, info.id),
   );
 }
 
@@ -73,12 +73,12 @@ function requestHookAnswer(lifecycle: Lifecycle, answer: unknown, info: RequestI
   if (answer === undefined || answer === null || typeof answer === 'boolean') return null;
   const where = hookSite('onRequest', info);
   if (!isReply(answer)) {
-    return faultResponse(internalFault(ErrorCode.HANDLER, where, 'an onRequest hook returned something other than reply(...) or nothing', lifecycle));
+    return faultResponse(internalFault(ErrorCode.HANDLER, where, 'an onRequest hook returned something other than reply(...) or nothing', lifecycle, info.id));
   }
   const outgoing = toOutgoing(answer, NO_RESPONSE);
   if (outgoing.ok) return outgoing.value;
   disposeBody(answer.body);
-  return faultResponse(internalFault(outgoing.error.code, where, `an onRequest hook answered what cannot be sent: ${outgoing.error.message}`, lifecycle));
+  return faultResponse(internalFault(outgoing.error.code, where, `an onRequest hook answered what cannot be sent: ${outgoing.error.message}`, lifecycle, info.id));
 }
 
 /**

@@ -46,7 +46,11 @@ function write(lifecycle: Lifecycle, exchange: Exchange, outgoing: Outgoing): vo
   const abandonBody = outgoing.status === 413 || (!body.readableEnded && body.isPaused());
   const stop = isEventStream(outgoing) ? new AbortController() : null;
   if (stop !== null && lifecycle.draining) stop.abort();
-  lifecycle.metrics.answered(exchange.route, exchange.method, outgoing.status, (performance.now() - exchange.began) * 1000);
+  const micros = (performance.now() - exchange.began) * 1000;
+  lifecycle.metrics.answered(exchange.route, exchange.method, outgoing.status, micros);
+  if (lifecycle.accessLog) logAccess(lifecycle, exchange, outgoing.status, micros);
+  const headers = outgoing.headers as Record<string, string | readonly string[]>;
+  if (headers['x-request-id'] === undefined) headers['x-request-id'] = exchange.id;
   let sending: void | Promise<void> = undefined;
   try {
     sending = incoming.respond(outgoing, stop === null ? PLAIN[+exchange.head | (+abandonBody << 1) | (+lifecycle.draining << 2)]! : {
@@ -87,8 +91,8 @@ const PLAIN: readonly RespondOptions[] = Array.from({ length: 8 }, (_, bits) =>
 function notSent(lifecycle: Lifecycle, exchange: Exchange, thrown: unknown): void {
   const where = `the response to ${exchange.method} ${exchange.path}`;
   // What a streamed body threw may reach here unwrapped (a chunk's getter): anything at all.
-  if (isBodyStreamError(thrown)) internalFault(ErrorCode.HANDLER, where, thrown.message, lifecycle);
-  else internalFault(ErrorCode.HANDLER, where, `the response could not be sent over ${exchange.incoming.protocol}: ${describeThrown(thrown)}`, lifecycle);
+  if (isBodyStreamError(thrown)) internalFault(ErrorCode.HANDLER, where, thrown.message, lifecycle, exchange.id);
+  else internalFault(ErrorCode.HANDLER, where, `the response could not be sent over ${exchange.incoming.protocol}: ${describeThrown(thrown)}`, lifecycle, exchange.id);
   try {
     exchange.incoming.fail();
   } catch {
@@ -100,6 +104,32 @@ function notSent(lifecycle: Lifecycle, exchange: Exchange, thrown: unknown): voi
 function written(lifecycle: Lifecycle): void {
   lifecycle.state.setLoadRelaxed(lifecycle.isolate.index, --lifecycle.inFlight);
   lifecycle.metrics.set(M_IN_FLIGHT, lifecycle.inFlight);
+}
+
+/**
+ * The access line of an answered request, when the response is handed to the connection (a
+ * streamed body is still flowing then): pino's fields in the json format, one readable line in
+ * the pretty one.
+ */
+function logAccess(lifecycle: Lifecycle, exchange: Exchange, status: number, micros: number): void {
+  const route = exchange.route === -1 ? null : (lifecycle.table.routes[exchange.route]?.path ?? null);
+  const durationMs = Math.round(micros) / 1000;
+  // ALPN's names, as the metrics label connections.
+  const protocol = exchange.incoming.protocol === 'h1' ? 'http/1.1' : 'h2';
+  const { log } = lifecycle;
+  if (log.format === 'pretty') {
+    log.info(`${exchange.method} ${exchange.path} ${status} ${durationMs} ms ${protocol} [${exchange.id}]`);
+    return;
+  }
+  log.info('request completed', {
+    reqId: exchange.id,
+    method: exchange.method,
+    path: exchange.path,
+    route,
+    status,
+    durationMs,
+    protocol,
+  });
 }
 
 function isBodyStreamError(thrown: unknown): thrown is BodyStreamError {

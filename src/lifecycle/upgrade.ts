@@ -11,7 +11,7 @@
  */
 
 import { faultFromThrown, faultResponse, errorResponse, type Reporter } from '../app/boundary.ts';
-import { Request, type IsolateInfo } from '../app/request.ts';
+import { Request, requestIdOf, type IsolateInfo } from '../app/request.ts';
 import type { AppTable } from '../app/table.ts';
 import type { IsolateMetrics } from '../executor/isolate-metrics.ts';
 import type { UpgradeIncoming } from '../protocol/upgrade.ts';
@@ -94,21 +94,23 @@ export function admitUpgrade(hub: SocketHub, upgrade: UpgradeIncoming): void {
   const agreed = negotiate(upgrade.protocol, upgrade.method, upgrade.headers, route.options);
   if (!agreed.ok) return upgrade.refuse(errorResponse(agreed.status, agreed.message, agreed.headers === undefined ? undefined : { headers: agreed.headers }));
 
+  // The handshake's id names the socket's faults in the log, as a request's id does.
+  const id = requestIdOf(upgrade.headers);
   const req = new Request('GET', path, rawQuery, match.params, upgrade.headers, NO_BODY, 0, hub.isolate);
   const ws = new ServerWebSocket(match.params, () => req.query, upgrade.headers, hub.isolate, upgrade.protocol === 'h2' ? 'h2' : 'http/1.1', agreed.protocol, {
     sendBufferLimit: route.options.sendBufferLimit,
     idleTimeout: route.options.idleTimeout,
     topics: hub.topics,
-    onDrain: (socket) => call(hub, route, 'drain', () => route.handlers.drain?.(socket)),
+    onDrain: (socket) => call(hub, route, 'drain', id, () => route.handlers.drain?.(socket)),
     onClose: (socket, code, reason) => {
       hub.removed(socket);
-      call(hub, route, 'close', () => route.handlers.close?.(socket, code, reason));
+      call(hub, route, 'close', id, () => route.handlers.close?.(socket, code, reason));
     },
   });
   const refuse = (thrown: unknown, what: string): void => {
     ws.abandon();
     agreed.deflate?.cleanup();
-    upgrade.refuse(faultResponse(faultFromThrown(thrown, label(route), what, hub.reporter)));
+    upgrade.refuse(faultResponse(faultFromThrown(thrown, label(route), what, hub.reporter, id)));
   };
   void (async () => {
     try {
@@ -163,15 +165,15 @@ function accept(hub: SocketHub, route: SocketRoute, upgrade: UpgradeIncoming, ws
   }
 }
 
-/** A `message` handler threw: the error is logged under an id and the socket closed with 1011. */
+/** A `message` handler threw: the error is logged under the handshake's id and the socket closed with 1011. */
 function failed(hub: SocketHub, route: SocketRoute, ws: ServerWebSocket, thrown: unknown): void {
-  const fault = faultFromThrown(thrown, label(route), 'the message handler threw', hub.reporter);
+  const fault = faultFromThrown(thrown, label(route), 'the message handler threw', hub.reporter, ws.headers['x-request-id'] as string);
   ws.close(1011, fault.kind === 'internal' ? `internal error ${fault.errorId}`.slice(0, 123) : 'internal error');
 }
 
 /** Runs a `close` or `drain` handler: what it throws or rejects with is logged, and nothing else happens. */
-function call(hub: SocketHub, route: SocketRoute, name: string, run: () => unknown): void {
-  const report = (thrown: unknown): void => void faultFromThrown(thrown, label(route), `the ${name} handler threw`, hub.reporter);
+function call(hub: SocketHub, route: SocketRoute, name: string, id: string, run: () => unknown): void {
+  const report = (thrown: unknown): void => void faultFromThrown(thrown, label(route), `the ${name} handler threw`, hub.reporter, id);
   try {
     const result = run();
     if (result instanceof Promise) result.catch(report);

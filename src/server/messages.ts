@@ -5,7 +5,7 @@
 
 import type net from 'node:net';
 import type { ResolvedOptions } from '../config/options.ts';
-import type { LogLevel } from '../core/log.ts';
+import type { LogFormat, LogLevel } from '../core/log.ts';
 import type { FromIsolate } from '../executor/messages.ts';
 import type { PoolLinkData, RingPair } from '../executor/topology.ts';
 import type { TopicBusData, TopicPeerUpdate } from '../executor/topic-topology.ts';
@@ -29,6 +29,9 @@ export interface PinnedWorkerData {
   readonly index: number;
   readonly appUrl: string;
   readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
+  /** Log one line per answered request. */
+  readonly accessLog: boolean;
   readonly bodyLimit: number;
   readonly tls: { readonly cert: string; readonly key: string } | null;
   readonly limits: ConnectionLimits;

@@ -36,7 +36,7 @@ const LOOP_SAMPLE_MS = 10;
 const port = parentPort;
 if (port === null) throw new Error('pinned-worker.ts runs only as a worker thread');
 const data = workerData as PinnedWorkerData;
-const log = createLogger(data.logLevel);
+const log = createLogger({ level: data.logLevel, format: data.logFormat, isolate: `pinned-${data.index}` });
 
 function send(message: FromWorker): void {
   port!.postMessage(message);
@@ -65,6 +65,7 @@ function startServing(table: AppTable, metrics: IsolateMetrics): void {
     state,
     loopLimit,
     metrics,
+    accessLog: data.accessLog,
   });
   // Proof that this event loop turns: the supervisor's watchdog replaces the worker when the
   // stamp goes stale for longer than `loopLimit` (outside a handler's synchronous part, which it
@@ -165,7 +166,8 @@ function startServing(table: AppTable, metrics: IsolateMetrics): void {
     const forced = await connections.drain(graceMs);
     bus?.close();
     await runShutdownHooks(table, isolate, log.error);
-    // The supervisor terminates this thread on `drained`.
+    // The supervisor terminates this thread on `drained`: what the log holds is written first.
+    log.flush();
     send({ type: 'drained', forced, received: lifecycle.received, unanswered: lifecycle.inFlight });
   }
 }

@@ -208,6 +208,7 @@ export class PoolSupervisor {
       index: seat.index,
       appUrl: this.#appUrl,
       logLevel: this.#options.logLevel,
+      logFormat: this.#options.logFormat,
       rings: topology.column(seat.index),
       doorbells: topology.doorbells,
       pinnedCount: topology.pinnedCount,

@@ -58,7 +58,7 @@ export async function serve(appModule: string | URL, options?: ServeOptions): Pr
   const resolved = resolveOptions(options);
   if (!resolved.ok) throw new FasterApiError(ErrorCode.INVALID_OPTION, resolved.error.message);
   const opts = resolved.value;
-  const log = createLogger(opts.logLevel);
+  const log = createLogger({ level: opts.logLevel, format: opts.logFormat, isolate: 'supervisor' });
 
   const appUrl = locateApp(appModule);
   if (opts.tls !== null) checkTls(opts.tls);

@@ -339,6 +339,8 @@ export class Supervisor {
       index: seat.index,
       appUrl: this.#appUrl,
       logLevel: o.logLevel,
+      logFormat: o.logFormat,
+      accessLog: o.accessLog,
       bodyLimit: o.bodyLimit,
       tls: o.tls,
       limits: {

@@ -13,6 +13,16 @@ export interface Finished {
   readonly stderr: string;
 }
 
+/**
+ * The arguments as given, with `--log-format pretty` after `serve <app>` unless they name a
+ * format: the tests read the plain messages, and a child's stdout is a pipe, where the default
+ * is json. `keepDefaultFormat` leaves them as given.
+ */
+function withFormat(args: readonly string[], keepDefaultFormat: boolean): readonly string[] {
+  if (keepDefaultFormat || args[0] !== 'serve' || args.length < 2 || args.some((a) => a.startsWith('--log-format'))) return args;
+  return [args[0], args[1] as string, '--log-format', 'pretty', ...args.slice(2)];
+}
+
 /** A running `fasterapi` process with its output collected as it arrives. */
 export class CliProcess {
   readonly child: ChildProcess;
@@ -21,8 +31,8 @@ export class CliProcess {
   readonly finished: Promise<Finished>;
   #waiters: Array<() => void> = [];
 
-  constructor(args: readonly string[], options: { nodeArgs?: readonly string[]; node?: string } = {}) {
-    this.child = spawn(options.node ?? process.execPath, [...(options.nodeArgs ?? []), BIN, ...args], {
+  constructor(args: readonly string[], options: { nodeArgs?: readonly string[]; node?: string; keepDefaultFormat?: boolean } = {}) {
+    this.child = spawn(options.node ?? process.execPath, [...(options.nodeArgs ?? []), BIN, ...withFormat(args, options.keepDefaultFormat === true)], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, NO_COLOR: '1' },
@@ -67,6 +77,6 @@ export class CliProcess {
 }
 
 /** Runs `fasterapi` to completion. */
-export function runCli(args: readonly string[], options?: { nodeArgs?: readonly string[]; node?: string }): Promise<Finished> {
+export function runCli(args: readonly string[], options?: { nodeArgs?: readonly string[]; node?: string; keepDefaultFormat?: boolean }): Promise<Finished> {
   return new CliProcess(args, options).finished;
 }

@@ -55,6 +55,7 @@ const DOCUMENTED_DEFAULTS: typeof DEFAULTS = {
   poolPoll: 50,
   poolMemoryLimit: 0,
   logLevel: 'info',
+  accessLog: false,
   handleSignals: true,
   adminPort: null,
   adminHost: '127.0.0.1',
@@ -62,7 +63,7 @@ const DOCUMENTED_DEFAULTS: typeof DEFAULTS = {
 };
 
 /** What resolving no options gives: the documented defaults with the automatic values filled in. */
-const EXPECTED_DEFAULTS: ResolvedOptions = { ...DOCUMENTED_DEFAULTS, pinnedWorkers: os.availableParallelism(), tls: null };
+const EXPECTED_DEFAULTS: ResolvedOptions = { ...DOCUMENTED_DEFAULTS, pinnedWorkers: os.availableParallelism(), tls: null, logFormat: process.stdout.isTTY === true ? 'pretty' : 'json' };
 
 describe('resolveOptions: defaults', () => {
   test('DEFAULTS holds the documented values', () => {
@@ -72,7 +73,7 @@ describe('resolveOptions: defaults', () => {
   test('an empty object resolves to DEFAULTS with the automatic values filled in', () => {
     const options = resolved({});
     assert.deepEqual(options, EXPECTED_DEFAULTS);
-    assert.deepEqual(options, { ...DEFAULTS, pinnedWorkers: os.availableParallelism(), tls: null });
+    assert.deepEqual(options, { ...DEFAULTS, pinnedWorkers: os.availableParallelism(), tls: null, logFormat: EXPECTED_DEFAULTS.logFormat });
   });
 
   test('undefined input is the same as {}', () => {
@@ -126,6 +127,8 @@ describe('resolveOptions: defaults', () => {
       poolPoll: 150,
       poolMemoryLimit: 128,
       logLevel: 'silent',
+      logFormat: 'pretty',
+      accessLog: true,
       handleSignals: false,
       adminPort: 0,
       adminHost: '::1',

@@ -80,7 +80,7 @@ describe('plugin options are checked when the plugin is made, naming the option'
 
 /** What the server gives hooks for one request. */
 function request(method: string, headers: Record<string, string> = {}): RequestInfo {
-  return { method, path: '/x', rawQuery: '', header: (name) => headers[name.toLowerCase()] };
+  return { id: 'test-request', method, path: '/x', rawQuery: '', header: (name) => headers[name.toLowerCase()] };
 }
 
 async function respond(plugin: ReturnType<typeof cors>, req: RequestInfo): Promise<ResponseDraft> {
