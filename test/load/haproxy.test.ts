@@ -9,7 +9,7 @@
 
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -22,9 +22,8 @@ const APP = 'test/fixtures/apps/upstream.ts';
 /** HAProxy's health-check interval and how many checks in a row mark a server down or up. */
 const CHECK = { interMs: 200, fall: 2, rise: 2 } as const;
 /**
- * How long an instance keeps serving after SIGTERM with /readyz at 503. HAProxy needs `fall`
- * failed checks, up to (fall + 1) × inter = 600 ms, to stop sending; 2 s leaves room for a
- * busy machine.
+ * How long an instance keeps serving after SIGTERM with /readyz at 503. HAProxy stops sending
+ * after `fall` failed checks, about fall × inter = 400 ms; 2 s leaves room for a busy machine.
  */
 const SHUTDOWN_DELAY = '2s';
 /** Client connections, each sending its next request as soon as the last is answered. */
@@ -87,6 +86,15 @@ backend app
   default-server inter ${CHECK.interMs}ms fall ${CHECK.fall} rise ${CHECK.rise}
 ${o.servers.map((s) => `  server ${s.name} 127.0.0.1:${s.port} check port ${s.adminPort}`).join('\n')}
 `;
+}
+
+/**
+ * A configuration's directives from `defaults` on, without comments, addresses (`bind`, `server`)
+ * or indentation: what docs/deploy.md and this test must agree on.
+ */
+function directives(config: string): string[] {
+  const lines = config.split('\n').map((line) => line.replace(/#.*/, '').trim()).filter((line) => line !== '');
+  return lines.slice(lines.indexOf('defaults')).filter((line) => !/^(bind|server) /.test(line));
 }
 
 /** One command on HAProxy's stats socket; resolves with its whole answer. */
@@ -298,4 +306,12 @@ test('rolling restart of two instances behind HAProxy under keep-alive load: no 
   }
   const served = instances.flatMap((instance) => instance.pids).reduce((sum, pid) => sum + (tally.byPid.get(pid) ?? 0), 0);
   assert.equal(served, tally.ok, 'every answer came from one of the four processes');
+});
+
+test('docs/deploy.md shows the HAProxy configuration this test runs', () => {
+  const doc = readFileSync(new URL('../../docs/deploy.md', import.meta.url), 'utf8');
+  const shown = /## HAProxy: the tested configuration[\s\S]*?```haproxy\n([\s\S]*?)```/.exec(doc);
+  assert.ok(shown !== null, 'no haproxy block under "HAProxy: the tested configuration"');
+  const servers = [{ name: 's1', port: 1, adminPort: 2 }];
+  assert.deepEqual(directives(shown[1]!), directives(haproxyConfig({ socket: '/unused', port: 0, servers })));
 });
