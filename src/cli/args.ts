@@ -57,12 +57,14 @@ const FLAGS = {
 
 const FILE_FLAGS = ['tls-cert', 'tls-key'] as const;
 
+/** Flags that take no value and turn an option on. */
+const BOOLEAN_FLAGS = { 'expose-errors': 'exposeErrors', 'access-log': 'accessLog', watch: 'watch' } as const satisfies Record<string, keyof ServeOptions>;
+
 /** The CLI spelling of an option, for messages that come from option validation. */
 export function flagFor(option: string): string {
   for (const [flag, spec] of Object.entries(FLAGS)) if (spec.option === option) return `--${flag}`;
   if (option === 'tls') return '--tls-cert/--tls-key';
-  if (option === 'exposeErrors') return '--expose-errors';
-  if (option === 'accessLog') return '--access-log';
+  for (const [flag, name] of Object.entries(BOOLEAN_FLAGS)) if (name === option) return `--${flag}`;
   return option;
 }
 
@@ -103,6 +105,7 @@ Options:
   --log-level <level>           debug | info | warn | error | silent (default info)
   --log-format <format>         json (pino's fields, one object per line) | pretty (default: pretty on a terminal, else json)
   --access-log                  log one line per answered request
+  --watch                       reload the app when a file under its folder changes (development)
   --admin-port <n>              admin listener for /healthz and /readyz, 0 for any free port (default off)
   --admin-host <addr>           interface of the admin listener (default 127.0.0.1)
   --shutdown-delay <time>       on SIGTERM, serve this long after /readyz turns 503, then drain (default 0)
@@ -147,6 +150,7 @@ export function parseCommand(argv: readonly string[]): Result<Command, string> {
         help: { type: 'boolean', short: 'h' },
         'expose-errors': { type: 'boolean' },
         'access-log': { type: 'boolean' },
+        watch: { type: 'boolean' },
         version: { type: 'boolean', short: 'v' },
       },
     });
@@ -161,9 +165,10 @@ export function parseCommand(argv: readonly string[]): Result<Command, string> {
   for (const token of parsed.tokens ?? []) {
     if (token.kind !== 'option') continue;
     const { name, rawName, value } = token;
-    if (name === 'expose-errors' || name === 'access-log') {
+    const toggle = BOOLEAN_FLAGS[name as keyof typeof BOOLEAN_FLAGS];
+    if (toggle !== undefined && Object.hasOwn(BOOLEAN_FLAGS, name)) {
       if (value !== undefined) return err(`${rawName} takes no value`);
-      options[name === 'expose-errors' ? 'exposeErrors' : 'accessLog'] = true;
+      options[toggle] = true;
       continue;
     }
     if (name === 'help' || name === 'version') {

@@ -94,6 +94,8 @@ export interface ServeOptions {
   readonly logFormat?: LogFormat;
   /** Log one line per answered request (at info level), with its id, route, status and duration. @default false */
   readonly accessLog?: boolean;
+  /** Reload the app (as SIGHUP does) when a file under its module's folder changes. For development. @default false */
+  readonly watch?: boolean;
   /** Handle SIGINT and SIGTERM with a graceful shutdown (a second signal exits at once). @default true */
   readonly handleSignals?: boolean;
   /**
@@ -143,6 +145,7 @@ export interface ResolvedOptions {
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
   readonly accessLog: boolean;
+  readonly watch: boolean;
   readonly handleSignals: boolean;
   /** null: no admin listener. */
   readonly adminPort: number | null;
@@ -180,6 +183,7 @@ export const DEFAULTS = {
   poolMemoryLimit: 0,
   logLevel: 'info',
   accessLog: false,
+  watch: false,
   handleSignals: true,
   adminPort: null,
   adminHost: '127.0.0.1',
@@ -245,6 +249,7 @@ const CHECKS: Record<keyof Omit<ServeOptions, 'tls'>, Check> = {
   logLevel: oneOf(LOG_LEVELS),
   logFormat: oneOf(LOG_FORMATS),
   accessLog: (value) => (typeof value === 'boolean' ? null : `expected true or false, got ${describe(value)}`),
+  watch: (value) => (typeof value === 'boolean' ? null : `expected true or false, got ${describe(value)}`),
   handleSignals: (value) => (typeof value === 'boolean' ? null : `expected true or false, got ${describe(value)}`),
 };
 
@@ -362,6 +367,7 @@ export function resolveOptions(input: unknown, nameOf: (option: string) => strin
     logLevel: pick('logLevel'),
     logFormat: (given['logFormat'] as LogFormat | undefined) ?? defaultLogFormat(),
     accessLog: pick('accessLog'),
+    watch: pick('watch'),
     handleSignals: pick('handleSignals'),
     adminPort,
     adminHost: pick('adminHost'),

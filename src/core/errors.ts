@@ -29,6 +29,8 @@ export const ErrorCode = {
   WORKER_START: 'FA_ERR_WORKER_START',
   /** Acceptor mode needs socket transfer between threads, which this Node.js lacks. */
   ACCEPTOR_UNSUPPORTED: 'FA_ERR_ACCEPTOR_UNSUPPORTED',
+  /** A reload could not run: the server is shutting down. (A new generation that fails to start says why with its own code.) */
+  RELOAD: 'FA_ERR_RELOAD',
   /** The running Node.js is older than the supported minimum. */
   NODE_VERSION: 'FA_ERR_NODE_VERSION',
   /** The request body is larger than `bodyLimit` (413). */

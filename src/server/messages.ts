@@ -4,6 +4,7 @@
  */
 
 import type net from 'node:net';
+import type { MessagePort } from 'node:worker_threads';
 import type { ResolvedOptions } from '../config/options.ts';
 import type { LogFormat, LogLevel } from '../core/log.ts';
 import type { FromIsolate } from '../executor/messages.ts';
@@ -52,8 +53,14 @@ export interface PinnedWorkerData {
 export type ListenMode = 'reuseport' | 'acceptor';
 
 export type ToWorker =
-  /** Start serving: bind `host:port` with reusePort, or wait for sockets from the acceptor. */
-  | { readonly type: 'listen'; readonly mode: ListenMode; readonly host: string; readonly port: number }
+  /**
+   * Start serving: bind `host:port` with reusePort, or wait for sockets from the acceptor. With
+   * `from` (a reload), first take the listening socket that the previous generation's worker in
+   * this seat sends on that port, and bind a fresh one only if it sends none.
+   */
+  | { readonly type: 'listen'; readonly mode: ListenMode; readonly host: string; readonly port: number; readonly from?: MessagePort }
+  /** A reload: send this worker's listening socket on `port` (or null without one) and stop accepting; then drain as asked. */
+  | { readonly type: 'give-listener'; readonly port: MessagePort }
   /** A freshly accepted socket (acceptor mode), transferred to this worker's thread. */
   | { readonly type: 'connection'; readonly socket: net.Socket }
   /** Stop accepting, finish in-flight requests within `graceMs`, then exit. */

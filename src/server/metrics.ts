@@ -160,55 +160,100 @@ export interface SeatMetrics {
   readonly slots?: number;
 }
 
-export interface MetricsSource {
-  readonly routes: readonly RouteInfo[];
-  readonly seats: readonly SeatMetrics[];
-  readonly restarts: { readonly pinned: number; readonly pooled: number };
-  /** `process.hrtime` epoch seconds when the server started. */
-  readonly startTime: number;
-}
-
 /** Requests no route took are labelled with this route. */
 export const UNMATCHED_ROUTE = '(unmatched)';
+
+/**
+ * Counters by label, independent of route IDs: what a generation of isolates counted, kept when
+ * a reload replaces it (the next generation may number its routes differently), plus the live
+ * generation's at scrape time.
+ */
+export class CounterTotals {
+  readonly requests = new Map<string, { labels: Labels; count: number }>();
+  readonly histograms = new Map<string, { slots: number[]; sum: number }>();
+  shed = 0;
+  timedOut = 0;
+  unlabelled = 0;
+  dropped = 0;
+  restartsPinned = 0;
+  restartsPooled = 0;
+
+  /** Adds what `seats` counted, their rows labelled by `routes` (the routes of their generation). */
+  addSeats(seats: readonly SeatMetrics[], routes: readonly RouteInfo[], restarts: { readonly pinned: number; readonly pooled: number }): void {
+    const routeOf = (row: number, rows: number): string => (row === rows - 1 ? UNMATCHED_ROUTE : (routes[row]?.path ?? UNMATCHED_ROUTE));
+    // Requests are counted by the pinned workers, which answer every request, pooled ones
+    // included; routes that share a path share a label.
+    for (const seat of seats) {
+      this.dropped += seat.counts.counter(M_TOPIC_DROPPED);
+      if (seat.kind !== 'pinned') continue;
+      const { counts } = seat;
+      const rows = counts.rows;
+      counts.requests((key, count) => {
+        const { row, method, status } = unpackKey(key);
+        this.#addRequests([['method', METHOD_LABELS[method] ?? 'other'], ['route', routeOf(row, rows)], ['status', String(status)]], count);
+      });
+      for (let row = 0; row < rows; row++) {
+        const slots = Array.from({ length: HISTOGRAM_SLOTS }, (_, slot) => counts.slot(row, slot));
+        this.#addHistogram(routeOf(row, rows), slots, counts.sumMicros(row) / 1e6);
+      }
+      this.shed += counts.counter(M_SHED);
+      this.timedOut += counts.counter(M_TIMED_OUT);
+      this.unlabelled += counts.counter(M_UNLABELLED);
+    }
+    this.restartsPinned += restarts.pinned;
+    this.restartsPooled += restarts.pooled;
+  }
+
+  /** Adds another set of totals (a retired generation's). */
+  addTotals(other: CounterTotals): void {
+    for (const { labels, count } of other.requests.values()) this.#addRequests(labels, count);
+    for (const [route, { slots, sum }] of other.histograms) this.#addHistogram(route, slots, sum);
+    this.shed += other.shed;
+    this.timedOut += other.timedOut;
+    this.unlabelled += other.unlabelled;
+    this.dropped += other.dropped;
+    this.restartsPinned += other.restartsPinned;
+    this.restartsPooled += other.restartsPooled;
+  }
+
+  #addRequests(labels: Labels, count: number): void {
+    const id = labelText(labels);
+    const entry = this.requests.get(id);
+    if (entry === undefined) this.requests.set(id, { labels, count });
+    else entry.count += count;
+  }
+
+  #addHistogram(route: string, slots: readonly number[], sum: number): void {
+    const entry = this.histograms.get(route);
+    if (entry === undefined) {
+      this.histograms.set(route, { slots: [...slots], sum });
+      return;
+    }
+    for (let slot = 0; slot < HISTOGRAM_SLOTS; slot++) entry.slots[slot]! += slots[slot] as number;
+    entry.sum += sum;
+  }
+}
+
+export interface MetricsSource {
+  /** Every counter: the serving generation's and those of generations a reload replaced. */
+  readonly totals: CounterTotals;
+  /** The seats of the generations that serve now (a reload's old one while it drains, too), for the gauges. */
+  readonly seats: readonly SeatMetrics[];
+  /** `process_start_time_seconds`: when the process started, in seconds since the epoch. */
+  readonly startTime: number;
+}
 
 /** The exposition of every metric, in the Prometheus text format. */
 export function renderMetrics(source: MetricsSource): string {
   const out = new Exposition();
-  const pinned = source.seats.filter((s) => s.kind === 'pinned');
-  const routeOf = (row: number, rows: number): string => (row === rows - 1 ? UNMATCHED_ROUTE : (source.routes[row]?.path ?? UNMATCHED_ROUTE));
+  const { totals } = source;
 
-  // Requests by method, route and status: summed over the pinned workers (which answer every
-  // request, pooled ones included) and over routes that share a path.
-  const requests = new Map<string, { labels: Labels; count: number }>();
-  for (const seat of pinned) {
-    const rows = seat.counts.rows;
-    seat.counts.requests((key, count) => {
-      const { row, method, status } = unpackKey(key);
-      const labels: Labels = [['method', METHOD_LABELS[method] ?? 'other'], ['route', routeOf(row, rows)], ['status', String(status)]];
-      const id = labelText(labels);
-      const entry = requests.get(id);
-      if (entry === undefined) requests.set(id, { labels, count });
-      else entry.count += count;
-    });
-  }
   out.family('http_requests_total', 'counter', 'Requests answered, by method, route (the pattern that matched) and status.');
-  for (const { labels, count } of [...requests.values()].sort((a, b) => compareLabels(a.labels, b.labels))) out.sample('http_requests_total', labels, count);
+  for (const { labels, count } of [...totals.requests.values()].sort((a, b) => compareLabels(a.labels, b.labels))) out.sample('http_requests_total', labels, count);
 
-  // Durations by route.
-  const histograms = new Map<string, { slots: number[]; sum: number }>();
-  for (const seat of pinned) {
-    const rows = seat.counts.rows;
-    for (let row = 0; row < rows; row++) {
-      const route = routeOf(row, rows);
-      const entry = histograms.get(route) ?? { slots: new Array<number>(HISTOGRAM_SLOTS).fill(0), sum: 0 };
-      for (let slot = 0; slot < HISTOGRAM_SLOTS; slot++) entry.slots[slot]! += seat.counts.slot(row, slot);
-      entry.sum += seat.counts.sumMicros(row) / 1e6;
-      histograms.set(route, entry);
-    }
-  }
   out.family('http_request_duration_seconds', 'histogram', 'Time from a request\'s arrival to its response being handed to the connection, by route.');
   // Only routes that answered something: an app's every route times 17 lines would bury the rest.
-  const observed = [...histograms].filter(([, { slots }]) => slots.some((n) => n > 0));
+  const observed = [...totals.histograms].filter(([, { slots }]) => slots.some((n) => n > 0));
   for (const [route, { slots, sum }] of observed.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     let cumulative = 0;
     for (let slot = 0; slot < HISTOGRAM_SLOTS; slot++) {
@@ -220,45 +265,51 @@ export function renderMetrics(source: MetricsSource): string {
     out.sample('http_request_duration_seconds_count', [['route', route]], cumulative);
   }
 
-  const serving = (seat: SeatMetrics): boolean => seat.serving;
+  const live = source.seats.filter((seat) => seat.serving);
+  const pinned = live.filter((s) => s.kind === 'pinned');
   out.family('http_requests_in_flight', 'gauge', 'Requests received and not yet answered.');
-  out.sample('http_requests_in_flight', [], sum(pinned.filter(serving), (s) => s.counts.gauge(M_IN_FLIGHT)));
+  out.sample('http_requests_in_flight', [], sum(pinned, (s) => s.counts.gauge(M_IN_FLIGHT)));
 
   out.family('fasterapi_requests_shed_total', 'counter', 'Requests answered 503 because a pinned worker (maxInFlight) or the pool was full.');
-  out.sample('fasterapi_requests_shed_total', [], sum(pinned, (s) => s.counts.counter(M_SHED)));
+  out.sample('fasterapi_requests_shed_total', [], totals.shed);
   out.family('fasterapi_requests_timed_out_total', 'counter', 'Requests answered 504 because a handler or hook ran past its timeout.');
-  out.sample('fasterapi_requests_timed_out_total', [], sum(pinned, (s) => s.counts.counter(M_TIMED_OUT)));
+  out.sample('fasterapi_requests_timed_out_total', [], totals.timedOut);
   out.family('fasterapi_requests_unlabelled_total', 'counter', 'Requests left out of http_requests_total because a worker had more label sets than its table holds.');
-  out.sample('fasterapi_requests_unlabelled_total', [], sum(pinned, (s) => s.counts.counter(M_UNLABELLED)));
+  out.sample('fasterapi_requests_unlabelled_total', [], totals.unlabelled);
 
   out.family('fasterapi_open_connections', 'gauge', 'Open connections by protocol (a WebSocket over HTTP/1.1 also counts as its http/1.1 connection).');
-  CONNECTION_PROTOCOLS.forEach((protocol, i) => out.sample('fasterapi_open_connections', [['protocol', protocol]], sum(pinned.filter(serving), (s) => s.counts.gauge(M_OPEN + i))));
+  CONNECTION_PROTOCOLS.forEach((protocol, i) => out.sample('fasterapi_open_connections', [['protocol', protocol]], sum(pinned, (s) => s.counts.gauge(M_OPEN + i))));
 
   out.family('fasterapi_isolate_restarts_total', 'counter', 'Isolates replaced after a crash, an exit or the watchdog, by kind.');
-  out.sample('fasterapi_isolate_restarts_total', [['kind', 'pinned']], source.restarts.pinned);
-  out.sample('fasterapi_isolate_restarts_total', [['kind', 'pooled']], source.restarts.pooled);
+  out.sample('fasterapi_isolate_restarts_total', [['kind', 'pinned']], totals.restartsPinned);
+  out.sample('fasterapi_isolate_restarts_total', [['kind', 'pooled']], totals.restartsPooled);
 
-  const pooled = source.seats.filter((s) => s.kind === 'pooled');
+  const pooled = live.filter((s) => s.kind === 'pooled');
   out.family('fasterapi_pool_queue_depth', 'gauge', 'Pooled tasks waiting for a free task slot, over every pooled isolate.');
-  out.sample('fasterapi_pool_queue_depth', [], sum(pooled.filter(serving), (s) => Math.max(0, (s.tasks ?? 0) - (s.slots ?? 0))));
-  out.family('fasterapi_pool_tasks', 'gauge', 'Tasks a pooled isolate holds, running or queued.');
-  for (const seat of pooled) out.sample('fasterapi_pool_tasks', [['index', String(seat.index)]], seat.serving ? (seat.tasks ?? 0) : 0);
+  out.sample('fasterapi_pool_queue_depth', [], sum(pooled, (s) => Math.max(0, (s.tasks ?? 0) - (s.slots ?? 0))));
+  out.family('fasterapi_pool_tasks', 'gauge', 'Tasks the pooled isolates hold, running or queued, by isolate.');
+  const tasks = new Map<number, number>();
+  for (const seat of pooled) tasks.set(seat.index, (tasks.get(seat.index) ?? 0) + (seat.tasks ?? 0));
+  for (const [index, held] of [...tasks].sort(([a], [b]) => a - b)) out.sample('fasterapi_pool_tasks', [['index', String(index)]], held);
 
   out.family('fasterapi_topic_messages_dropped_total', 'counter', 'Published WebSocket messages dropped because another isolate\'s bounded queue was full.');
-  out.sample('fasterapi_topic_messages_dropped_total', [], sum(source.seats, (s) => s.counts.counter(M_TOPIC_DROPPED)));
+  out.sample('fasterapi_topic_messages_dropped_total', [], totals.dropped);
 
-  const perIsolate = source.seats.filter(serving);
+  // Per isolate: while a reload's old generation drains, both generations' isolates are listed,
+  // and the gauges of one index are those of whichever serves — the new generation's are last.
+  const perIsolate = new Map<string, SeatMetrics>();
+  for (const seat of live) perIsolate.set(`${seat.kind} ${seat.index}`, seat);
   const isolateLabels = (seat: SeatMetrics): Labels => [['kind', seat.kind], ['index', String(seat.index)]];
   out.family('fasterapi_event_loop_utilization', 'gauge', 'Share of the last second each isolate\'s event loop was busy (0 to 1).');
-  for (const seat of perIsolate) out.sample('fasterapi_event_loop_utilization', isolateLabels(seat), seat.counts.gauge(M_LOOP_UTILISATION) / 1e6);
+  for (const seat of perIsolate.values()) out.sample('fasterapi_event_loop_utilization', isolateLabels(seat), seat.counts.gauge(M_LOOP_UTILISATION) / 1e6);
   out.family('fasterapi_event_loop_delay_seconds', 'gauge', 'Event-loop delay of each isolate over the last second: median, 99th percentile and maximum.');
-  for (const seat of perIsolate) {
+  for (const seat of perIsolate.values()) {
     for (const [stat, word] of [['p50', M_LOOP_DELAY_P50], ['p99', M_LOOP_DELAY_P99], ['max', M_LOOP_DELAY_MAX]] as const) {
       out.sample('fasterapi_event_loop_delay_seconds', [...isolateLabels(seat), ['stat', stat]], seat.counts.gauge(word) / 1e6);
     }
   }
   out.family('fasterapi_isolate_heap_used_bytes', 'gauge', 'V8 heap in use in each isolate, sampled every second.');
-  for (const seat of perIsolate) out.sample('fasterapi_isolate_heap_used_bytes', isolateLabels(seat), seat.counts.gauge(M_HEAP_KIB) * 1024);
+  for (const seat of perIsolate.values()) out.sample('fasterapi_isolate_heap_used_bytes', isolateLabels(seat), seat.counts.gauge(M_HEAP_KIB) * 1024);
 
   const memory = process.memoryUsage();
   out.family('process_resident_memory_bytes', 'gauge', 'Resident memory of the whole process, every isolate included.');

@@ -7,7 +7,7 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type http2 from 'node:http2';
-import { parentPort, threadId, workerData } from 'node:worker_threads';
+import { parentPort, threadId, workerData, type MessagePort } from 'node:worker_threads';
 import type { AppTable } from '../app/table.ts';
 import type { IsolateInfo } from '../app/request.ts';
 import { createLogger } from '../core/log.ts';
@@ -24,7 +24,7 @@ import { describeThrown } from '../core/describe.ts';
 import { admit } from '../lifecycle/admit.ts';
 import { admitUpgrade, SocketHub } from '../lifecycle/upgrade.ts';
 import { createLifecycle, endStreams } from '../lifecycle/context.ts';
-import { WorkerConnections } from './connections.ts';
+import { closeGracefully, WorkerConnections } from './connections.ts';
 import { listen } from './listen.ts';
 import { runShutdownHooks } from '../app/load.ts';
 import { loadAndReport } from '../executor/messages.ts';
@@ -107,7 +107,7 @@ function startServing(table: AppTable, metrics: IsolateMetrics): void {
   // shutdown is still served: HTTP/1.1 answers it with `connection: close`, and an HTTP/2
   // session gets GOAWAY once the streams that came with its preface are under way.
   engines.h2.on('session', (session: http2.ServerHttp2Session) => {
-    if (lifecycle.draining) setImmediate(() => session.close());
+    if (lifecycle.draining) setImmediate(() => closeGracefully(session));
   });
   // Open connections by protocol, for the metrics: each engine is handed the connections it serves.
   for (const [engine, protocol] of [[engines.h1, 'http/1.1'], [engines.h2, 'h2']] as const) {
@@ -121,6 +121,30 @@ function startServing(table: AppTable, metrics: IsolateMetrics): void {
 
   let listener: net.Server | null = null;
 
+  /** Binds a listening socket of this worker's own in the port's SO_REUSEPORT group. */
+  function bindListener(host: string, port: number): void {
+    const server = net.createServer(onConnection);
+    listener = server;
+    void listen(server, host, port, true).then((bound) => {
+      if (bound.ok) send({ type: 'listening', port: bound.value });
+      else send({ type: 'failed', code: bound.error.code, message: bound.error.message });
+    });
+  }
+
+  /** A reload: takes the listening socket the previous generation's worker sends, or binds one. */
+  function adoptListener(from: MessagePort, host: string, port: number): void {
+    from.once('message', ({ server }: { server: net.Server | null }) => {
+      from.close();
+      if (server === null) {
+        bindListener(host, port);
+        return;
+      }
+      listener = server;
+      server.on('connection', onConnection);
+      send({ type: 'listening', port });
+    });
+  }
+
   port!.on('message', (message: ToWorker) => {
     switch (message.type) {
       case 'listen':
@@ -128,11 +152,19 @@ function startServing(table: AppTable, metrics: IsolateMetrics): void {
           send({ type: 'listening', port: message.port });
           return;
         }
-        listener = net.createServer(onConnection);
-        void listen(listener, message.host, message.port, true).then((bound) => {
-          if (bound.ok) send({ type: 'listening', port: bound.value });
-          else send({ type: 'failed', code: bound.error.code, message: bound.error.message });
-        });
+        if (message.from !== undefined) {
+          adoptListener(message.from, message.host, message.port);
+          return;
+        }
+        bindListener(message.host, message.port);
+        return;
+      case 'give-listener':
+        // The listening socket moves to the next generation's worker as it is, with the
+        // connections waiting in its accept queue: closing it would reset those.
+        if (listener !== null) message.port.postMessage({ server: listener }, [listener as never]);
+        else message.port.postMessage({ server: null });
+        listener = null;
+        message.port.close();
         return;
       case 'connection':
         onConnection(message.socket);

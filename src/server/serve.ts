@@ -16,7 +16,9 @@ import { createLogger, type Logger } from '../core/log.ts';
 import { adminRoutes, startAdmin, stopAdmin } from './admin.ts';
 import { chooseListenMode } from './listener-mode.ts';
 import type { ListenMode } from './messages.ts';
+import { Generations, type Reloaded } from './generations.ts';
 import { Supervisor } from './supervisor.ts';
+import { watchApp } from './watch.ts';
 
 export interface Server {
   /** The interface listened on, as configured. */
@@ -43,6 +45,15 @@ export interface Server {
   readonly adminPort: number | null;
   /** A URL that reaches the admin listener from this machine; null without one. */
   readonly adminUrl: string | null;
+  /** The generation of isolates serving now: 1, and one more after each reload. */
+  readonly generation: number;
+  /**
+   * Reloads without downtime: a new generation of pinned and pooled isolates imports the app
+   * afresh and, once all of it listens, the old one drains. Resolves when the new one serves;
+   * rejects with a `FasterApiError` saying why it was refused (the app fails to load, its
+   * isolates disagree on the routes), and the old generation serves on. SIGHUP does the same.
+   */
+  reload(): Promise<Reloaded>;
   /**
    * Graceful shutdown: `/readyz` turns 503, the server keeps serving for `shutdownDelay`, then
    * stops accepting and lets in-flight requests finish within `gracePeriod`.
@@ -66,11 +77,12 @@ export async function serve(appModule: string | URL, options?: ServeOptions): Pr
   if (!mode.ok) throw new FasterApiError(mode.error.code, mode.error.message);
 
   const supervisor = new Supervisor(appUrl, opts, mode.value, log);
+  const generations = new Generations(supervisor, () => new Supervisor(appUrl, opts, mode.value, log), log);
   // The admin listener comes first: probes answer "not ready" while the isolates start, and a
   // port in use fails before any isolate is spawned.
   let admin: { server: http.Server; port: number } | null = null;
   if (opts.adminPort !== null) {
-    const bound = await startAdmin(opts.adminHost, opts.adminPort, adminRoutes(() => supervisor.health(), () => supervisor.metricsText()));
+    const bound = await startAdmin(opts.adminHost, opts.adminPort, adminRoutes(() => generations.health(), () => generations.metricsText()));
     if (!bound.ok) throw new FasterApiError(bound.error.code, bound.error.message);
     admin = bound.value;
   }
@@ -86,6 +98,7 @@ export async function serve(appModule: string | URL, options?: ServeOptions): Pr
   if (adminUrl !== null) log.info(`Admin: ${adminUrl} (/metrics, /healthz, /readyz)`);
 
   let signalCleanup = (): void => {};
+  let watcher: { close(): void } | null = null;
   const server: Server = {
     host: opts.host,
     port: supervisor.port,
@@ -93,23 +106,33 @@ export async function serve(appModule: string | URL, options?: ServeOptions): Pr
     listener: mode.value,
     options: opts,
     get workerThreadIds() {
-      return supervisor.threadIds;
+      return generations.current.threadIds;
     },
     get pooledThreadIds() {
-      return supervisor.pooledThreadIds;
+      return generations.current.pooledThreadIds;
     },
     get restarts() {
-      return supervisor.restarts;
+      return generations.restarts;
+    },
+    get generation() {
+      return generations.generation;
     },
     adminPort: admin?.port ?? null,
     adminUrl,
+    async reload() {
+      const reloaded = await generations.reload();
+      if (!reloaded.ok) throw new FasterApiError(reloaded.error.code, reloaded.error.message);
+      return reloaded.value;
+    },
     async close() {
       signalCleanup();
-      await supervisor.close();
+      watcher?.close();
+      await generations.close();
       if (admin !== null) await stopAdmin(admin.server);
     },
   };
-  if (opts.handleSignals) signalCleanup = handleSignals(server, log, opts.gracePeriod);
+  if (opts.handleSignals) signalCleanup = handleSignals(server, log, opts.gracePeriod, () => void generations.reload());
+  if (opts.watch) watcher = watchApp(fileURLToPath(appUrl), log, () => void generations.reload());
   return server;
 }
 
@@ -172,8 +195,8 @@ function printBanner(log: Logger, supervisor: Supervisor, opts: ResolvedOptions,
   if (openapi !== undefined) log.info(`OpenAPI: ${base}${openapi.path}`);
 }
 
-/** SIGINT/SIGTERM: graceful close, then exit 0. A second signal exits at once. */
-function handleSignals(server: Server, log: Logger, grace: number): () => void {
+/** SIGINT/SIGTERM: graceful close, then exit 0. A second signal exits at once. SIGHUP: reload. */
+function handleSignals(server: Server, log: Logger, grace: number, reload: () => void): () => void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -187,9 +210,16 @@ function handleSignals(server: Server, log: Logger, grace: number): () => void {
       process.exit(0);
     });
   };
+  const onHangUp = (): void => {
+    if (stopping) return;
+    log.info('SIGHUP: reloading the app');
+    reload();
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onHangUp);
   return () => {
+    process.off('SIGHUP', onHangUp);
     if (stopping) return;
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

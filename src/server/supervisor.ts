@@ -19,7 +19,7 @@
 
 import diagnostics from 'node:diagnostics_channel';
 import net from 'node:net';
-import type { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import type { RouteInfo } from '../app/app.ts';
 import type { ResolvedOptions } from '../config/options.ts';
 import { ErrorCode } from '../core/errors.ts';
@@ -33,7 +33,7 @@ import { SAMPLE_MS } from '../executor/isolate-metrics.ts';
 import { TopicBusTopology } from '../executor/topic-topology.ts';
 import type { RingPair } from '../executor/topology.ts';
 import { seatHealth, type HealthReport } from './health.ts';
-import { renderMetrics, type SeatMetrics } from './metrics.ts';
+import type { SeatMetrics } from './metrics.ts';
 import { PoolSupervisor } from './pool-supervisor.ts';
 import { Seat, type Loss } from './seat.ts';
 import { routeMismatch, sameRoutes, startWatchdog, waitFor, type StartError } from './worker-lifecycle.ts';
@@ -165,17 +165,12 @@ export class Supervisor {
     return { live: isolates.every((isolate) => isolate.live), ready: notReady === null, notReady, isolates };
   }
 
-  /** Every seat's metrics, pinned then pooled. */
-  #seatMetrics(): SeatMetrics[] {
+  /** Every seat's metrics, pinned then pooled, each read just now. */
+  seatMetrics(): SeatMetrics[] {
     const pinned = this.#seats.map((seat): SeatMetrics => ({ kind: 'pinned', index: seat.index, serving: seat.ready, counts: seat.counts }));
-    return [...pinned, ...(this.#pool?.metrics() ?? [])];
-  }
-
-  /** The metrics of every isolate, in the Prometheus text format, for the admin listener. */
-  metricsText(): string {
-    const seats = this.#seatMetrics();
+    const seats = [...pinned, ...(this.#pool?.metrics() ?? [])];
     for (const seat of seats) seat.counts.sample();
-    return renderMetrics({ routes: this.#routes, seats, restarts: this.restarts, startTime: Math.round(performance.timeOrigin / 1000) });
+    return seats;
   }
 
   /** Task slots per pooled isolate. */
@@ -183,8 +178,12 @@ export class Supervisor {
     return this.#pool?.taskSlots ?? [];
   }
 
-  /** Starts every isolate and the listeners; on failure nothing is left running. */
-  async start(): Promise<Result<void, StartError>> {
+  /**
+   * Starts every isolate and the listeners; on failure nothing is left running. `join`: a reload's
+   * new generation, which listens beside the generation serving now — on its port, with
+   * SO_REUSEPORT, or taking over its acceptor — so that connections never find the port closed.
+   */
+  async start(join: Supervisor | null = null): Promise<Result<void, StartError>> {
     const deadline = Date.now() + this.#options.startupTimeout;
     // The pool is spawned first: the pinned workers' link data lists the isolates that exist.
     const pooledStarting = this.#pool?.start(deadline) ?? Promise.resolve(ok([]));
@@ -202,6 +201,32 @@ export class Supervisor {
       return this.#abort(routeMismatch(`pooled isolate ${poolMismatch}`, this.#routes, pooled.value[poolMismatch] ?? []));
     }
     this.#pool?.serving(this.#routes);
+
+    if (join !== null) {
+      this.#port = join.port;
+      if (this.#mode === 'acceptor') {
+        const listening = await this.#listenAll(this.#seats, deadline);
+        if (listening.ok) this.#acceptor = join.#giveAcceptor(this);
+        return this.#watchOnce(listening);
+      }
+      // Each pinned worker takes over the listening socket of the worker in its seat, so that
+      // no connection waiting to be accepted is reset, as it would be if that socket closed.
+      const given: PinnedSeat[] = [];
+      const listening = await Promise.all(
+        this.#seats.map((seat) => {
+          const from = join.#giveListener(seat.index);
+          if (from !== null) given.push(seat);
+          return this.#listen(seat, deadline, from);
+        }),
+      );
+      const failed = listening.find((r) => !r.ok);
+      if (failed !== undefined && !failed.ok) {
+        // The generation serving now gave its sockets to one that failed: it binds fresh ones.
+        for (const seat of given) join.#rebind(seat.index);
+        return this.#abort(failed.error);
+      }
+      return this.#watchOnce(ok(undefined));
+    }
 
     if (this.#mode === 'acceptor') {
       const acceptor = net.createServer({ pauseOnConnect: true }, (socket) => this.#handOver(socket));
@@ -243,9 +268,7 @@ export class Supervisor {
   #watchOnce(started: Result<void, StartError>): Result<void, StartError> {
     if (started.ok) this.#started = true;
     if (started.ok && this.#sampler === null) {
-      this.#sampler = setInterval(() => {
-        for (const seat of this.#seatMetrics()) seat.counts.sample();
-      }, SAMPLE_MS);
+      this.#sampler = setInterval(() => void this.seatMetrics(), SAMPLE_MS);
       this.#sampler.unref();
     }
     if (started.ok && this.#watchdog === null) {
@@ -259,14 +282,15 @@ export class Supervisor {
   /**
    * Graceful shutdown: readiness turns off at once; the workers go on serving for the shutdown
    * delay (load balancers that probe readiness stop sending meanwhile), then every pinned worker
-   * drains within the grace period and exits. Idempotent.
+   * drains within the grace period and exits. Idempotent. `delay: false` drains at once: a
+   * reload's old generation, whose port the new one already serves.
    */
-  close(): Promise<void> {
-    return (this.#closing ??= this.#delayThenShutdown());
+  close(options: { readonly delay?: boolean } = {}): Promise<void> {
+    return (this.#closing ??= this.#delayThenShutdown(options.delay !== false));
   }
 
-  async #delayThenShutdown(): Promise<void> {
-    const delay = this.#options.shutdownDelay;
+  async #delayThenShutdown(withDelay: boolean): Promise<void> {
+    const delay = withDelay ? this.#options.shutdownDelay : 0;
     if (delay > 0 && this.#started) {
       this.#log.info(`Not ready: serving for ${delay} ms more (the shutdown delay), then draining`);
       await new Promise((resolve) => setTimeout(resolve, delay));
@@ -369,10 +393,11 @@ export class Supervisor {
     return seat.boot(WORKER_URL, options, deadline, (loss) => this.#onLost(seat, loss));
   }
 
-  async #listen(seat: PinnedSeat, deadline: number): Promise<Result<number, StartError>> {
+  async #listen(seat: PinnedSeat, deadline: number, from: MessagePort | null = null): Promise<Result<number, StartError>> {
     const worker = seat.worker;
     if (worker === null) return err({ code: ErrorCode.WORKER_START, message: `pinned worker ${seat.index} is not running` });
-    post(worker, { type: 'listen', mode: this.#mode, host: this.#options.host, port: this.#port });
+    if (from === null) post(worker, { type: 'listen', mode: this.#mode, host: this.#options.host, port: this.#port });
+    else worker.postMessage({ type: 'listen', mode: this.#mode, host: this.#options.host, port: this.#port, from } satisfies ToWorker, [from]);
     const reply = await waitFor(worker, 'listening', deadline, seat.label);
     if (!reply.ok) return reply;
     seat.serving();
@@ -432,6 +457,32 @@ export class Supervisor {
     if (!outcome.ok) return outcome.error;
     this.#log.info(`✓ Pinned worker ${seat.index} restarted (thread ${seat.worker?.threadId})`);
     return null;
+  }
+
+  /**
+   * A reload: asks pinned worker `index` to send its listening socket over a fresh channel, and
+   * returns the other end for the next generation's worker; null when that worker does not serve.
+   */
+  #giveListener(index: number): MessagePort | null {
+    const seat = this.#seats[index];
+    if (seat === undefined || !seat.ready || seat.worker === null) return null;
+    const { port1, port2 } = new MessageChannel();
+    seat.worker.postMessage({ type: 'give-listener', port: port1 } satisfies ToWorker, [port1]);
+    return port2;
+  }
+
+  /** A reload that took this generation's listening sockets failed: pinned worker `index` binds a new one. */
+  #rebind(index: number): void {
+    this.#seats[index]?.worker?.postMessage({ type: 'listen', mode: this.#mode, host: this.#options.host, port: this.#port } satisfies ToWorker);
+  }
+
+  /** Acceptor mode: the listening socket goes on, handing its sockets to `next` from now on. */
+  #giveAcceptor(next: Supervisor): net.Server | null {
+    const acceptor = this.#acceptor;
+    this.#acceptor = null;
+    acceptor?.removeAllListeners('connection');
+    acceptor?.on('connection', (socket: net.Socket) => next.#handOver(socket));
+    return acceptor;
   }
 
   /** Acceptor mode: round-robin each accepted socket to a worker that is serving. */

@@ -16,7 +16,7 @@ import {
   requestKey,
   unpackKey,
 } from '../../src/executor/isolate-metrics.ts';
-import { renderMetrics, SeatCounts, type SeatMetrics } from '../../src/server/metrics.ts';
+import { CounterTotals, renderMetrics, SeatCounts, type SeatMetrics } from '../../src/server/metrics.ts';
 
 function counts(...buffers: SharedArrayBuffer[]): SeatCounts {
   const seat = new SeatCounts();
@@ -154,7 +154,9 @@ test('the exposition escapes label values and sums routes that share a path', ()
     { id: 1, method: '*', path: '/x', pool: undefined, timeout: undefined, builtIn: null },
     { id: 2, method: 'GET', path: '/odd"\\\n', pool: undefined, timeout: undefined, builtIn: null },
   ];
-  const text = renderMetrics({ routes, seats, restarts: { pinned: 0, pooled: 0 }, startTime: 0 });
+  const totals = new CounterTotals();
+  totals.addSeats(seats, routes, { pinned: 0, pooled: 0 });
+  const text = renderMetrics({ totals, seats, startTime: 0 });
   assert.match(text, /^http_requests_total\{method="GET",route="\/x",status="200"\} 2$/m);
   assert.match(text, /^http_requests_total\{method="GET",route="\/odd\\"\\\\\\n",status="200"\} 1$/m);
   assert.match(text, /^http_request_duration_seconds_count\{route="\/x"\} 2$/m);
