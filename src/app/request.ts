@@ -5,7 +5,7 @@
  * (read from the socket, limited to `bodyLimit`).
  */
 
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { parse as parseQueryString } from 'node:querystring';
 import type { Readable } from 'node:stream';
 import { ErrorCode, HttpError } from '../core/errors.ts';
@@ -21,14 +21,27 @@ export type Query = Readonly<Record<string, string | string[]>>;
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 
 /**
- * The request's id: the client's `x-request-id` when it is sane, else a fresh UUID, which is put
- * in the headers in its place, so handlers (inline or pooled, which get the headers over the
- * ring) read the same id as the log lines and the response.
+ * Ids this isolate makes: 12 random hex digits drawn when it starts, a dash, and a count in base
+ * 36 (`3f9a1c2b7d4e-1z`). They are unique within the isolate, and across isolates, restarts and
+ * servers with the odds of a 48-bit draw; a UUID per request measured as 1.5 % of a pinned
+ * worker's time under load, and its 36 bytes go out in every response's `x-request-id`.
+ */
+const ID_PREFIX = randomBytes(6).toString('hex');
+let idCount = 0;
+
+export function newRequestId(): string {
+  return `${ID_PREFIX}-${(++idCount).toString(36)}`;
+}
+
+/**
+ * The request's id: the client's `x-request-id` when it is sane, else a new one (`newRequestId`),
+ * which is put in the headers in its place, so handlers (inline or pooled, which get the headers
+ * over the ring) read the same id as the log lines and the response.
  */
 export function requestIdOf(headers: IncomingHeaders): string {
   const given = headers['x-request-id'];
   if (typeof given === 'string' && SANE_REQUEST_ID.test(given)) return given;
-  const id = randomUUID();
+  const id = newRequestId();
   (headers as Record<string, string | string[] | undefined>)['x-request-id'] = id;
   return id;
 }
@@ -159,7 +172,7 @@ export class Request<
    */
   get id(): string {
     const id = this.#received()['x-request-id'];
-    return typeof id === 'string' ? id : (this.#id ??= randomUUID());
+    return typeof id === 'string' ? id : (this.#id ??= newRequestId());
   }
 
   #id: string | undefined;

@@ -11,21 +11,16 @@
  * - `pretty`: the message alone, for a person at a terminal; info and debug go to stdout, warn
  *   and error to stderr.
  *
- * Writing: each thread has one buffered writer per file descriptor (sonic-boom, pino's own),
- * which writes asynchronously and gathers the lines that come while a write is under way into
- * the next one. A write holds whole lines and at most 4 KiB (`PIPE_BUF`), so lines from several
- * threads never interleave inside a line on a pipe. At most 16 MiB wait per thread for a slow
- * reader of stdout; past that, lines are dropped and counted, and a line says how many once the
- * writer has room again. `flush()` writes what waits, synchronously: a thread calls it before it
- * ends, and the main thread on exit.
+ * Writing (line-writer.ts): each thread writes its lines itself, gathered per event-loop turn
+ * into writes of whole lines of at most 4 KiB (`PIPE_BUF`), so lines from several threads never
+ * interleave inside a line on a pipe. At most 16 MiB wait per thread for a slow reader of stdout;
+ * past that, lines are dropped and counted, and a line says how many once there is room again.
+ * `flush()` writes what waits, synchronously: a thread calls it before it ends, and every thread
+ * on exit.
  */
 
 import os from 'node:os';
-import sonicBoom from 'sonic-boom';
-
-// sonic-boom is CommonJS: its class is the module itself (typed as the module's `SonicBoom`).
-const SonicBoom = sonicBoom as unknown as typeof import('sonic-boom').SonicBoom;
-type SonicBoom = import('sonic-boom').SonicBoom;
+import { LineWriter } from './line-writer.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 export type LogFormat = 'json' | 'pretty';
@@ -56,49 +51,13 @@ export interface Logger {
   flush(): void;
 }
 
-/** Bytes of lines that may wait for a slow reader, per thread and descriptor. */
-const MAX_BUFFERED = 16 * 1024 * 1024;
-/** The largest write: whole lines up to PIPE_BUF, so writes from several threads stay whole on a pipe. */
-const MAX_WRITE = 4096;
+/** Reports lines a writer had to drop, as a JSON line (readable in the pretty format too). */
+const droppedLine = (count: number): string =>
+  `{"level":${PINO_LEVEL.warn},"time":${Date.now()},"msg":"${count} log line(s) dropped: the reader of this output was not keeping up"}\n`;
 
-/** This thread's writer for a descriptor: made on first use, flushed when the thread or process exits. */
-class Sink {
-  readonly #fd: number;
-  #boom: SonicBoom | null = null;
-  #dropped = 0;
-
-  constructor(fd: number) {
-    this.#fd = fd;
-  }
-
-  write(line: string): void {
-    const boom = (this.#boom ??= this.#open());
-    if (this.#dropped > 0 && boom.write(`${JSON.stringify({ level: PINO_LEVEL.warn, time: Date.now(), msg: `${this.#dropped} log line(s) dropped: stdout was not read fast enough` })}\n`)) {
-      this.#dropped = 0;
-    }
-    boom.write(line);
-  }
-
-  flush(): void {
-    try {
-      this.#boom?.flushSync();
-    } catch {
-      // The descriptor is gone (a closed pipe) or busy: nothing more can be done.
-    }
-  }
-
-  #open(): SonicBoom {
-    const boom = new SonicBoom({ fd: this.#fd, sync: false, maxWrite: MAX_WRITE, maxLength: MAX_BUFFERED });
-    boom.on('drop', () => void this.#dropped++);
-    // A closed stdout (EPIPE) must not take the thread down; its lines have nowhere to go.
-    boom.on('error', () => {});
-    process.once('exit', () => this.flush());
-    return boom;
-  }
-}
-
-const stdout = new Sink(1);
-const stderr = new Sink(2);
+/** This thread's writers: lines go to the descriptors straight from the thread that logs them. */
+const stdout = new LineWriter(1, droppedLine);
+const stderr = new LineWriter(2, droppedLine);
 
 const HOSTNAME = JSON.stringify(os.hostname());
 
@@ -121,9 +80,11 @@ export function createLogger(options: LoggerOptions | LogLevel): Logger {
     }
     let text = `{"level":${PINO_LEVEL[name]},"time":${Date.now()}${bindings}`;
     if (fields !== undefined) {
+      // Field names are the server's own identifiers, written as they are; values are encoded.
       for (const key in fields) {
         const value = fields[key];
-        if (value !== undefined) text += `,${JSON.stringify(key)}:${JSON.stringify(value)}`;
+        if (value === undefined) continue;
+        text += `,"${key}":${typeof value === 'string' ? JSON.stringify(value) : typeof value === 'number' && !Number.isFinite(value) ? 'null' : String(value)}`;
       }
     }
     stdout.write(`${text},"msg":${JSON.stringify(message)}}\n`);
@@ -136,8 +97,8 @@ export function createLogger(options: LoggerOptions | LogLevel): Logger {
     warn: (m, f) => void (at <= RANK.warn && line('warn', m, f)),
     error: (m, f) => void (at <= RANK.error && line('error', m, f)),
     flush: () => {
-      stdout.flush();
-      stderr.flush();
+      stdout.flushSync();
+      stderr.flushSync();
     },
   };
 }

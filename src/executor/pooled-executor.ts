@@ -66,6 +66,8 @@ type PooledExecution = Result<BufferedOutgoing, Fault>;
 interface Answer {
   readonly taskId: number;
   readonly result: PooledExecution;
+  /** The request, whose id (read only then: it decodes the headers) names a 500 made while writing the answer. */
+  readonly req: { readonly id: string } | null;
 }
 
 export class PooledExecutor {
@@ -254,7 +256,7 @@ export class PooledExecutor {
   /** The handler settled: answer, unless the task was cancelled or its pinned worker replaced, and free the slot. */
   #complete(task: PooledTask, result: Execution): void {
     const buffered = this.#refuseStream(task, result);
-    if (!task.cancelled && task.generation === this.#generations[task.pinned]) this.#answer(task.pinned, task.request.taskId, buffered);
+    if (!task.cancelled && task.generation === this.#generations[task.pinned]) this.#answer(task.pinned, task.request.taskId, buffered, task.req);
     if (task.req !== null) endRequest(task.req);
     this.#release(task);
   }
@@ -281,8 +283,8 @@ export class PooledExecutor {
     this.#publishLoad();
   }
 
-  #answer(pinned: number, taskId: number, result: PooledExecution): void {
-    this.#endpoint.send(pinned, { taskId, result });
+  #answer(pinned: number, taskId: number, result: PooledExecution, req: { readonly id: string } | null = null): void {
+    this.#endpoint.send(pinned, { taskId, result, req });
   }
 
   /**
@@ -294,26 +296,26 @@ export class PooledExecutor {
     try {
       return this.#encode(ring, answer);
     } catch (thrown) {
-      const fault = internalFault(ErrorCode.HANDLER, `pooled task ${answer.taskId}`, `its answer could not be written: ${describeThrown(thrown)}`, this.#context);
+      const fault = internalFault(ErrorCode.HANDLER, `pooled task ${answer.taskId}`, `its answer could not be written: ${describeThrown(thrown)}`, this.#context, answer.req?.id);
       return encodeFault(ring, answer.taskId, fault) === 0;
     }
   }
 
   /** Encodes one answer; a response whose body does not fit whole leaves the rest to follow. */
-  #encode(ring: RingProducer, { taskId, result }: Answer): Written {
+  #encode(ring: RingProducer, { taskId, result, req }: Answer): Written {
     if (!result.ok) {
       const done = encodeFault(ring, taskId, result.error as PooledFault);
       if (done !== TOO_LARGE) return done === 0;
-      return encodeFault(ring, taskId, this.#tooLarge(taskId, 'an HttpError whose detail and headers')) === 0;
+      return encodeFault(ring, taskId, this.#tooLarge(taskId, 'an HttpError whose detail and headers', req?.id)) === 0;
     }
     const written = encodeResponse(ring, taskId, result.value);
     if (written === NO_ROOM) return false;
-    if (written === TOO_LARGE) return encodeFault(ring, taskId, this.#tooLarge(taskId, 'a response whose headers')) === 0;
+    if (written === TOO_LARGE) return encodeFault(ring, taskId, this.#tooLarge(taskId, 'a response whose headers', req?.id)) === 0;
     return typeof written === 'number' ? true : written;
   }
 
   /** A 500 for an answer that can never fit a ring record, logged under its error id. */
-  #tooLarge(taskId: number, what: string): PooledFault {
-    return internalFault(ErrorCode.HANDLER, `pooled task ${taskId}`, `it returned ${what} are larger than a ring record; raise poolRingSize`, this.#context);
+  #tooLarge(taskId: number, what: string, requestId: string | undefined): PooledFault {
+    return internalFault(ErrorCode.HANDLER, `pooled task ${taskId}`, `it returned ${what} are larger than a ring record; raise poolRingSize`, this.#context, requestId);
   }
 }

@@ -16,10 +16,10 @@ import { CliProcess } from '../helpers/cli.ts';
 import { nextWorkerEvent } from '../helpers/events.ts';
 import { createClient, type Client } from '../helpers/clients.ts';
 import { startTestServer } from '../helpers/server.ts';
+import { GENERATED_ID } from '../helpers/ids.ts';
 
 const ODD_APP = new URL('../fixtures/apps/odd-throws.ts', import.meta.url);
 const ODD_LIFESPAN = new URL('../fixtures/apps/odd-lifespan.ts', import.meta.url);
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Every (path) where user code fails with an odd value, and must answer 500. */
 const FAILING_PATHS = ODD_KINDS.flatMap((kind) => [
@@ -67,7 +67,7 @@ describe('odd values from user code', () => {
         for (const path of FAILING_PATHS) {
           const res = await client.request(path);
           const id = res.status === 500 ? errorIdOf(res.text()) : undefined;
-          if (res.status !== 500 || id === undefined || !UUID.test(id)) failures.push(`${path}: ${res.status} ${res.text().slice(0, 120)}`);
+          if (res.status !== 500 || id === undefined || !GENERATED_ID.test(id)) failures.push(`${path}: ${res.status} ${res.text().slice(0, 120)}`);
           else ids.add(id);
         }
         assert.deepEqual(failures, []);
@@ -87,7 +87,7 @@ describe('odd values from user code', () => {
         for (const path of [`/inline/returns/${kind}`, `/inline/returns-async/${kind}`, `/pool/returns/${kind}`, `/pool/returns-async/${kind}`]) {
           const res = await client.request(path);
           assert.equal(res.status, 500, path);
-          assert.match(errorIdOf(res.text()) ?? '', UUID, path);
+          assert.match(errorIdOf(res.text()) ?? '', GENERATED_ID, path);
         }
       }
     } finally {
@@ -182,7 +182,7 @@ describe('the log names each error id with a description of what was thrown', ()
           const res = await client.request(path);
           assert.equal(res.status, 500, path);
           const id = errorIdOf(res.text());
-          assert.ok(id !== undefined && UUID.test(id), path);
+          assert.ok(id !== undefined && GENERATED_ID.test(id), path);
           const [line] = await cli.waitForOutput(new RegExp(`\\[error id ${id}\\]: [^]*?(?=\\n✗|$)`), 'stderr');
           assert.match(line, description, `${path}: ${line}`);
         }

@@ -10,12 +10,13 @@ import { after, before, describe, test } from 'node:test';
 import type { Server } from '../../src/index.ts';
 import { overEachClient, type SimpleResponse } from '../helpers/clients.ts';
 import { startTestServer } from '../helpers/server.ts';
+import { GENERATED_ID } from '../helpers/ids.ts';
 
 const APP = new URL('../fixtures/apps/lying-values.ts', import.meta.url);
 
 function assertFault(res: SimpleResponse, path: string): void {
   assert.equal(res.status, 500, path);
-  assert.match((res.json() as { errorId?: string }).errorId ?? '', /^[0-9a-f-]{36}$/, path);
+  assert.match((res.json() as { errorId?: string }).errorId ?? '', GENERATED_ID, path);
 }
 
 let server: Server;

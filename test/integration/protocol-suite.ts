@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import type { ListenerMode, Server } from '../../src/index.ts';
 import { createClient, type Client, type ClientKind } from '../helpers/clients.ts';
 import { startTestServer, TEST_POOLED_APP } from '../helpers/server.ts';
+import { GENERATED_ID } from '../helpers/ids.ts';
 
 const BODY_LIMIT = 64 * 1024;
 
@@ -214,7 +215,7 @@ export function protocolSuite(listener: Exclude<ListenerMode, 'auto'>, withTls: 
             assert.equal(res.status, 500, path);
             const body = res.json() as { detail: string; errorId: string };
             assert.equal(body.detail, 'Internal Server Error');
-            assert.match(body.errorId, /^[0-9a-f-]{36}$/);
+            assert.match(body.errorId, GENERATED_ID);
             assert.ok(!res.text().includes('boom'), 'no error details leak to the client');
           }
           assert.equal((await client.request('/hello')).status, 200);

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Server } from '../../src/index.ts';
 import { createClient, type Client } from '../helpers/clients.ts';
 import { API_APP, startTestServer } from '../helpers/server.ts';
+import { GENERATED_ID } from '../helpers/ids.ts';
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
@@ -121,7 +122,7 @@ for (const kind of ['h1', 'h2c'] as const) {
         assert.equal(res.status, 500);
         const body = res.json() as { detail: string; errorId: string };
         assert.equal(body.detail, 'Internal Server Error');
-        assert.match(body.errorId, /^[0-9a-f-]{36}$/);
+        assert.match(body.errorId, GENERATED_ID);
         assert.equal(JSON.stringify(body).includes('wrong'), false);
       });
     }

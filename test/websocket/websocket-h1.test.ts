@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { serve, type Server } from '../../src/index.ts';
+import { GENERATED_ID } from '../helpers/ids.ts';
 import { closeOf, closePayload, frame, inboxOf, Opcode, openWs, RawSocket, refusalOf } from './support.ts';
 
 const APP = new URL('../fixtures/ws-app.ts', import.meta.url);
@@ -212,7 +213,7 @@ describe('handshake', () => {
   test('an open that throws answers 500 with an error id; one that throws an HttpError answers its status', async () => {
     const crashed = await refusalOf(`${base}/open-throws`);
     assert.equal(crashed.status, 500);
-    assert.match(JSON.parse(crashed.body).errorId, /^[0-9a-f-]{36}$/);
+    assert.match(JSON.parse(crashed.body).errorId, GENERATED_ID);
     const full = await refusalOf(`${base}/open-http`);
     assert.equal(full.status, 409);
     assert.equal(JSON.parse(full.body).detail, 'room is full');
@@ -337,7 +338,7 @@ describe('handlers that throw', () => {
     ws.send('boom');
     const { code, reason } = await closed;
     assert.equal(code, 1011);
-    assert.match(reason, /^internal error [0-9a-f-]{36}$/);
+    assert.match(reason, new RegExp(`^internal error ${GENERATED_ID.source.slice(1, -1)}$`));
     bystander.send('after');
     assert.equal((await bystanderInbox.next()).text, 'ok:after');
     bystander.close();
