@@ -139,12 +139,12 @@ export function startLoad(options: LoadOptions): Load {
         const end = buffer.indexOf('\r\n\r\n');
         if (end === -1) return;
         const head = buffer.slice(0, end);
-        const length = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1] ?? 0);
-        if (buffer.length < end + 4 + length) return;
+        const framed = /\r\ntransfer-encoding: chunked/i.test(head) ? dechunk(buffer, end + 4) : contentOf(buffer, end + 4, head);
+        if (framed === null) return;
         const status = Number(head.slice(9, 12));
         closeAfter ||= /\r\nconnection: close/i.test(head);
-        const body = buffer.slice(end + 4, end + 4 + length);
-        buffer = buffer.slice(end + 4 + length);
+        const body = framed.body;
+        buffer = buffer.slice(framed.next);
         if (pending === null) return;
         check(status, body, pending.id);
         clearTimeout(pending.timer);
@@ -262,6 +262,26 @@ export function startLoad(options: LoadOptions): Load {
       return counts;
     },
   };
+}
+
+/** A body framed by content-length (none: empty) from `at`; null until all of it is in `buffer`. */
+function contentOf(buffer: string, at: number, head: string): { body: string; next: number } | null {
+  const length = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1] ?? 0);
+  return buffer.length < at + length ? null : { body: buffer.slice(at, at + length), next: at + length };
+}
+
+/** A chunked body (a streamed response) from `at`, without trailers; null until all of it is in `buffer`. */
+function dechunk(buffer: string, at: number): { body: string; next: number } | null {
+  let body = '';
+  for (;;) {
+    const lineEnd = buffer.indexOf('\r\n', at);
+    if (lineEnd === -1) return null;
+    const size = Number.parseInt(buffer.slice(at, lineEnd), 16);
+    if (size === 0) return buffer.length < lineEnd + 4 ? null : { body, next: lineEnd + 4 };
+    if (buffer.length < lineEnd + 2 + size + 2) return null;
+    body += buffer.slice(lineEnd + 2, lineEnd + 2 + size);
+    at = lineEnd + 2 + size + 2;
+  }
 }
 
 export function totalAccounted(counts: LoadCounts): number {
