@@ -22,6 +22,7 @@
  */
 
 import fs from 'node:fs';
+import tty from 'node:tty';
 
 /** The largest write: whole lines up to PIPE_BUF. */
 export const MAX_WRITE = 4096;
@@ -42,10 +43,15 @@ export class LineWriter {
   #batch = '';
   #batchBytes = 0;
   #scheduled = false;
-  readonly #queue: string[] = [];
+  /** Chunks of whole lines; a Buffer is the rest of one that a file or terminal took in part. */
+  readonly #queue: Array<string | Buffer> = [];
   #queuedBytes = 0;
   /** The chunk being written, until its write has ended. */
-  #writing: string | null = null;
+  #writing: string | Buffer | null = null;
+  /** Raised by `flushSync`: a write or retry begun before it is over, whatever it reports. */
+  #epoch = 0;
+  /** A terminal is written synchronously: it is blocking, and would hold a thread of libuv's pool. */
+  readonly #sync: boolean;
   #retryMs = RETRY_FIRST_MS;
   #dropped = 0;
   /** The descriptor is gone (EPIPE, EBADF): lines have nowhere to go. */
@@ -54,6 +60,7 @@ export class LineWriter {
   constructor(fd: number, droppedLine: (count: number) => string) {
     this.#fd = fd;
     this.#droppedLine = droppedLine;
+    this.#sync = tty.isatty(fd);
     process.once('exit', () => this.flushSync());
   }
 
@@ -72,7 +79,8 @@ export class LineWriter {
   readonly #endOfTurn = (): void => {
     this.#scheduled = false;
     if (this.#batchBytes > 0) this.#enqueue();
-    this.#pump();
+    if (this.#sync) this.flushSync();
+    else this.#pump();
   };
 
   #enqueue(): void {
@@ -100,14 +108,23 @@ export class LineWriter {
     const chunk = this.#queue.shift();
     if (chunk === undefined) return;
     this.#writing = chunk;
-    fs.write(this.#fd, chunk, null, 'utf8', this.#written);
+    this.#send(chunk, this.#epoch);
   }
 
-  readonly #written = (error: NodeJS.ErrnoException | null, bytes: number): void => {
-    const chunk = this.#writing as string;
+  #send(chunk: string | Buffer, epoch: number): void {
+    const done = (error: NodeJS.ErrnoException | null, bytes: number): void => this.#written(epoch, chunk, error, bytes);
+    if (typeof chunk === 'string') fs.write(this.#fd, chunk, null, 'utf8', done);
+    else fs.write(this.#fd, chunk, done);
+  }
+
+  #written(epoch: number, chunk: string | Buffer, error: NodeJS.ErrnoException | null, bytes: number): void {
+    // `flushSync` has written this chunk already, and everything after it.
+    if (epoch !== this.#epoch) return;
     if (error !== null && error.code === 'EAGAIN') {
       // The reader is behind: the whole chunk again, a little later.
-      setTimeout(() => fs.write(this.#fd, chunk, null, 'utf8', this.#written), this.#retryMs).unref();
+      setTimeout(() => {
+        if (epoch === this.#epoch) this.#send(chunk, epoch);
+      }, this.#retryMs).unref();
       this.#retryMs = Math.min(RETRY_MOST_MS, this.#retryMs * 2);
       return;
     }
@@ -118,10 +135,12 @@ export class LineWriter {
       return;
     }
     this.#queuedBytes -= bytes;
-    // A write to a file or a terminal may take part of a chunk; the rest goes next.
-    if (bytes < Buffer.byteLength(chunk)) this.#queue.unshift(Buffer.from(chunk).subarray(bytes).toString());
+    // A write to a file or a terminal may take part of a chunk; the rest goes next, as bytes, so
+    // that a character cut in two is not.
+    const total = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    if (bytes < total) this.#queue.unshift((typeof chunk === 'string' ? Buffer.from(chunk) : chunk).subarray(bytes));
     this.#pump();
-  };
+  }
 
   /**
    * Writes everything waiting, synchronously: before a thread or the process ends. A write under
@@ -131,12 +150,13 @@ export class LineWriter {
     if (this.#batchBytes > 0) this.#enqueue();
     const chunks = this.#writing === null ? this.#queue.splice(0) : [this.#writing, ...this.#queue.splice(0)];
     this.#writing = null;
+    this.#epoch++;
     const deadline = Date.now() + FLUSH_DEADLINE_MS;
-    for (let chunk of chunks) {
+    for (const first of chunks) {
+      let chunk = typeof first === 'string' ? Buffer.from(first) : first;
       while (chunk.length > 0 && !this.#broken) {
         try {
-          const bytes = fs.writeSync(this.#fd, chunk);
-          chunk = bytes >= Buffer.byteLength(chunk) ? '' : Buffer.from(chunk).subarray(bytes).toString();
+          chunk = chunk.subarray(fs.writeSync(this.#fd, chunk));
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== 'EAGAIN' || Date.now() > deadline) {
             this.#broken = true;

@@ -4,7 +4,7 @@
  * until it closes, so a graceful shutdown knows what is left and can cut it at the deadline.
  */
 
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
 import type net from 'node:net';
 import { createTlsFront, sniffCleartext, type Engines, type TlsConfig } from '../protocol/connection.ts';
 
@@ -18,37 +18,6 @@ const SILENT_WHILE_DRAINING_MS = 1_000;
  * are closed.
  */
 const IDLE_WHILE_DRAINING_MS = 250;
-/** The largest HTTP/2 stream id: a GOAWAY naming it tells the client to open no more streams, and refuses none. */
-const LAST_POSSIBLE_STREAM = 2 ** 31 - 1;
-/** How long a draining session waits for the client to acknowledge the first GOAWAY, in ms. */
-const GOAWAY_ACK_MS = 1_000;
-
-/**
- * Closes an HTTP/2 session gracefully, in two steps (RFC 9113, 6.8): a GOAWAY naming the last
- * possible stream, so the client opens no more streams but none it already sent is refused,
- * then a PING; once the client acknowledges it, every stream it opened before it saw the GOAWAY
- * has arrived, and `close()` sends the final GOAWAY with the real last stream and lets the open
- * streams finish. Closing at once would refuse the streams still on their way, which clients
- * such as h2load count as failed.
- */
-export function closeGracefully(session: http2.ServerHttp2Session): void {
-  if (session.closed || session.destroyed) return;
-  let closed = false;
-  const close = (): void => {
-    if (closed) return;
-    closed = true;
-    clearTimeout(timer);
-    if (!session.closed && !session.destroyed) session.close();
-  };
-  const timer = setTimeout(close, GOAWAY_ACK_MS);
-  try {
-    session.goaway(http2.constants.NGHTTP2_NO_ERROR, LAST_POSSIBLE_STREAM);
-    if (!session.ping(close)) close();
-  } catch {
-    close();
-  }
-}
-
 export class WorkerConnections {
   readonly #engines: Engines;
   readonly #sessions: Set<http2.ServerHttp2Session>;
@@ -87,7 +56,8 @@ export class WorkerConnections {
 
   /**
    * Graceful shutdown of the connections (the listener is closed already): GOAWAY every HTTP/2
-   * session (open streams finish), close idle HTTP/1.1 connections after `IDLE_WHILE_DRAINING_MS`
+   * session (open streams finish; a client opens its next ones on a new connection, and what it
+   * had not sent yet it may retry there, RFC 9113 8.7), close idle HTTP/1.1 connections after `IDLE_WHILE_DRAINING_MS`
    * (busy ones close after their response), then wait for the last connection to go, at most `graceMs`, and cut what is left.
    * Resolves with how many were cut.
    */
@@ -95,7 +65,7 @@ export class WorkerConnections {
     // Connections not yet past their first bytes get a short while to send a request (it will
     // be served); one that stays silent had nothing in flight and is closed.
     for (const socket of this.#sniffing) socket.setTimeout(Math.min(SILENT_WHILE_DRAINING_MS, graceMs), () => socket.destroy());
-    for (const session of this.#sessions) closeGracefully(session);
+    for (const session of this.#sessions) session.close();
     const idle = setTimeout(() => this.#engines.h1.closeIdleConnections(), Math.min(IDLE_WHILE_DRAINING_MS, graceMs));
     if (this.#open.size > 0) {
       await new Promise<void>((resolve) => {

@@ -103,7 +103,7 @@ export class Generations {
       return this.#reloadNow();
     });
     this.#waiting = next;
-    this.#queue = next;
+    this.#queue = next.catch(() => {});
     return next;
   }
 
@@ -113,13 +113,21 @@ export class Generations {
     const number = this.#number + 1;
     this.#log.info(`↻ Reloading: starting generation ${number} beside generation ${this.#number}`);
     const next = this.#make();
-    const started = await next.start(old);
+    let started: Result<void, StartError>;
+    try {
+      started = await next.start(old);
+    } catch (thrown) {
+      // A thread that could not even be made (out of file descriptors): nothing of it may linger.
+      await next.close({ delay: false });
+      started = err({ code: ErrorCode.WORKER_START, message: `the new generation could not start: ${(thrown as Error)?.message ?? String(thrown)}` });
+    }
     if (!started.ok) {
       this.#log.error(`✗ Reload refused, generation ${this.#number} serves on: generation ${number} did not start: ${started.error.message}`);
       return err(started.error);
     }
     if (this.#closing !== null) {
-      await next.close({ delay: false });
+      // It holds the listening sockets now: it goes down as the serving generation would.
+      await next.close();
       return err(SHUTTING_DOWN);
     }
     this.#current = next;

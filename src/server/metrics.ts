@@ -58,9 +58,10 @@ export class SeatCounts {
     this.#view = view;
     this.#last = new Uint32Array(layout.counts + layout.capacity);
     this.#total = new Float64Array(layout.counts + layout.capacity);
+    // Only ever larger: an isolate with fewer routes (an edited app file) must not lose counts.
     const rows = (layout.routes + 1) * HISTOGRAM_SLOTS;
-    if (this.#retiredSlots.length !== rows) this.#retiredSlots = grow(this.#retiredSlots, rows);
-    if (this.#retiredSums.length !== layout.routes + 1) this.#retiredSums = grow(this.#retiredSums, layout.routes + 1);
+    if (this.#retiredSlots.length < rows) this.#retiredSlots = grow(this.#retiredSlots, rows);
+    if (this.#retiredSums.length < layout.routes + 1) this.#retiredSums = grow(this.#retiredSums, layout.routes + 1);
   }
 
   /** Reads every counter word and adds what it moved since the last read (mod 2^32). */
@@ -144,7 +145,7 @@ export class SeatCounts {
 
 function grow(from: Float64Array, length: number): Float64Array<ArrayBuffer> {
   const to = new Float64Array(length);
-  to.set(from.subarray(0, Math.min(from.length, length)));
+  to.set(from);
   return to;
 }
 

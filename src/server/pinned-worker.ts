@@ -24,7 +24,7 @@ import { describeThrown } from '../core/describe.ts';
 import { admit } from '../lifecycle/admit.ts';
 import { admitUpgrade, SocketHub } from '../lifecycle/upgrade.ts';
 import { createLifecycle, endStreams } from '../lifecycle/context.ts';
-import { closeGracefully, WorkerConnections } from './connections.ts';
+import { WorkerConnections } from './connections.ts';
 import { listen } from './listen.ts';
 import { runShutdownHooks } from '../app/load.ts';
 import { loadAndReport } from '../executor/messages.ts';
@@ -107,7 +107,7 @@ function startServing(table: AppTable, metrics: IsolateMetrics): void {
   // shutdown is still served: HTTP/1.1 answers it with `connection: close`, and an HTTP/2
   // session gets GOAWAY once the streams that came with its preface are under way.
   engines.h2.on('session', (session: http2.ServerHttp2Session) => {
-    if (lifecycle.draining) setImmediate(() => closeGracefully(session));
+    if (lifecycle.draining) setImmediate(() => session.close());
   });
   // Open connections by protocol, for the metrics: each engine is handed the connections it serves.
   for (const [engine, protocol] of [[engines.h1, 'http/1.1'], [engines.h2, 'h2']] as const) {
@@ -121,8 +121,12 @@ function startServing(table: AppTable, metrics: IsolateMetrics): void {
 
   let listener: net.Server | null = null;
 
-  /** Binds a listening socket of this worker's own in the port's SO_REUSEPORT group. */
+  /** Binds a listening socket of this worker's own in the port's SO_REUSEPORT group (or keeps the one it has). */
   function bindListener(host: string, port: number): void {
+    if (listener !== null) {
+      send({ type: 'listening', port });
+      return;
+    }
     const server = net.createServer(onConnection);
     listener = server;
     void listen(server, host, port, true).then((bound) => {
@@ -133,7 +137,9 @@ function startServing(table: AppTable, metrics: IsolateMetrics): void {
 
   /** A reload: takes the listening socket the previous generation's worker sends, or binds one. */
   function adoptListener(from: MessagePort, host: string, port: number): void {
+    let settled = false;
     from.once('message', ({ server }: { server: net.Server | null }) => {
+      settled = true;
       from.close();
       if (server === null) {
         bindListener(host, port);
@@ -142,6 +148,10 @@ function startServing(table: AppTable, metrics: IsolateMetrics): void {
       listener = server;
       server.on('connection', onConnection);
       send({ type: 'listening', port });
+    });
+    // The previous worker died before it answered: its socket closed with it; bind one.
+    from.once('close', () => {
+      if (!settled) bindListener(host, port);
     });
   }
 
@@ -161,9 +171,12 @@ function startServing(table: AppTable, metrics: IsolateMetrics): void {
       case 'give-listener':
         // The listening socket moves to the next generation's worker as it is, with the
         // connections waiting in its accept queue: closing it would reset those.
-        if (listener !== null) message.port.postMessage({ server: listener }, [listener as never]);
-        else message.port.postMessage({ server: null });
-        listener = null;
+        try {
+          message.port.postMessage({ server: listener }, listener === null ? [] : [listener as never]);
+          listener = null;
+        } catch {
+          message.port.postMessage({ server: null });
+        }
         message.port.close();
         return;
       case 'connection':

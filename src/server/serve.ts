@@ -69,6 +69,10 @@ export async function serve(appModule: string | URL, options?: ServeOptions): Pr
   const resolved = resolveOptions(options);
   if (!resolved.ok) throw new FasterApiError(ErrorCode.INVALID_OPTION, resolved.error.message);
   const opts = resolved.value;
+  // Node makes stdout and stderr non-blocking pipes when they are first touched; done here, the
+  // isolates' writes to them (core/line-writer.ts) never wait in a thread of libuv's pool.
+  void process.stdout;
+  void process.stderr;
   const log = createLogger({ level: opts.logLevel, format: opts.logFormat, isolate: 'supervisor' });
 
   const appUrl = locateApp(appModule);

@@ -203,6 +203,8 @@ export class Supervisor {
     this.#pool?.serving(this.#routes);
 
     if (join !== null) {
+      // A shutdown begun meanwhile keeps its sockets: the new generation would close them early.
+      if (join.#closing !== null) return this.#abort({ code: ErrorCode.RELOAD, message: 'the server is shutting down' });
       this.#port = join.port;
       if (this.#mode === 'acceptor') {
         const listening = await this.#listenAll(this.#seats, deadline);
@@ -211,18 +213,18 @@ export class Supervisor {
       }
       // Each pinned worker takes over the listening socket of the worker in its seat, so that
       // no connection waiting to be accepted is reset, as it would be if that socket closed.
-      const given: PinnedSeat[] = [];
+      const given: Array<{ index: number; worker: Worker }> = [];
       const listening = await Promise.all(
         this.#seats.map((seat) => {
-          const from = join.#giveListener(seat.index);
-          if (from !== null) given.push(seat);
-          return this.#listen(seat, deadline, from);
+          const giver = join.#giveListener(seat.index);
+          if (giver !== null) given.push({ index: seat.index, worker: giver.worker });
+          return this.#listen(seat, deadline, giver?.port ?? null);
         }),
       );
       const failed = listening.find((r) => !r.ok);
       if (failed !== undefined && !failed.ok) {
-        // The generation serving now gave its sockets to one that failed: it binds fresh ones.
-        for (const seat of given) join.#rebind(seat.index);
+        // The generation serving now gave its sockets to one that failed: the same workers bind fresh ones.
+        for (const { index, worker } of given) join.#rebind(index, worker);
         return this.#abort(failed.error);
       }
       return this.#watchOnce(ok(undefined));
@@ -463,17 +465,21 @@ export class Supervisor {
    * A reload: asks pinned worker `index` to send its listening socket over a fresh channel, and
    * returns the other end for the next generation's worker; null when that worker does not serve.
    */
-  #giveListener(index: number): MessagePort | null {
+  #giveListener(index: number): { port: MessagePort; worker: Worker } | null {
     const seat = this.#seats[index];
-    if (seat === undefined || !seat.ready || seat.worker === null) return null;
+    if (seat === undefined || !seat.ready || seat.worker === null || this.#closing !== null) return null;
     const { port1, port2 } = new MessageChannel();
     seat.worker.postMessage({ type: 'give-listener', port: port1 } satisfies ToWorker, [port1]);
-    return port2;
+    return { port: port2, worker: seat.worker };
   }
 
-  /** A reload that took this generation's listening sockets failed: pinned worker `index` binds a new one. */
-  #rebind(index: number): void {
-    this.#seats[index]?.worker?.postMessage({ type: 'listen', mode: this.#mode, host: this.#options.host, port: this.#port } satisfies ToWorker);
+  /**
+   * A reload that took this generation's listening sockets failed: the worker that gave seat
+   * `index` its socket binds a new one (a worker that replaced it since has one of its own).
+   */
+  #rebind(index: number, worker: Worker): void {
+    if (this.#seats[index]?.worker !== worker) return;
+    worker.postMessage({ type: 'listen', mode: this.#mode, host: this.#options.host, port: this.#port } satisfies ToWorker);
   }
 
   /** Acceptor mode: the listening socket goes on, handing its sockets to `next` from now on. */

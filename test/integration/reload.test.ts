@@ -170,3 +170,27 @@ test('--watch reloads when the app file changes', async () => {
     assert.equal((await cli.finished).code, 0);
   }
 });
+
+test('a shutdown begun during a reload keeps serving through its shutdown delay', async () => {
+  const appFile = join(folder, 'closing.ts');
+  writeFileSync(appFile, appSource('before'));
+  const server = await startTestServer({ pinnedWorkers: 2, shutdownDelay: 1_200 }, pathToFileURL(appFile));
+  // The new version takes 400 ms to start, so the shutdown begins while it boots.
+  writeFileSync(appFile, appSource('after', 'app.onStartup(() => new Promise((resolve) => setTimeout(resolve, 400)));'));
+  const reloading = server.reload().then(
+    () => 'reloaded',
+    (error: { code: string }) => error.code,
+  );
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const began = Date.now();
+  const closing = server.close();
+  // Through the delay, new connections are answered, by whichever generation holds the sockets.
+  while (Date.now() - began < 900) {
+    const answer = await fresh(server, '/version');
+    assert.equal(answer.status, 200);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await closing;
+  assert.ok(Date.now() - began >= 1_200, 'the server stopped before its shutdown delay');
+  assert.equal(await reloading, ErrorCode.RELOAD);
+});
