@@ -144,7 +144,9 @@ describe('probes of a serving server', () => {
     try {
       // The supervisor publishes the exit as it learns of it; the replacement comes after a backoff.
       const exited = new Promise<void>((resolve) => {
-        const onExit = (): void => {
+        const onExit = (message: unknown): void => {
+          const event = message as { kind: string; port: number };
+          if (event.kind !== 'pinned' || event.port !== server.port) return;
           diagnostics.unsubscribe('fasterapi:worker:exit', onExit);
           resolve();
         };
