@@ -9,6 +9,7 @@
 
 export { App, type AppOptions, type Handler, type HandlerResult, type RequestFor, type RouteInfo, type RouteOptions } from './app/app.ts';
 export type { OnErrorHook, OnRequestHook, OnResponseHook, Plugin, RequestInfo, ResponseDraft } from './app/hooks.ts';
+export type { RunOptions, TaskFunction, TaskOptions } from './app/task.ts';
 export type { InferOutput, RouteSchema, StandardSchemaV1, ValidationIssue } from './app/schema.ts';
 export { formatEvent, sse, type ServerSentEvent, type SseOptions } from './app/sse.ts';
 export { compression, type CompressionOptions, type Encoding } from './plugins/compression.ts';

@@ -13,11 +13,12 @@ import { builtInRoutes } from './built-in.ts';
 import type { LifespanHook, OnErrorHook, OnRequestHook, OnResponseHook, Plugin, RequestInfo } from './hooks.ts';
 import { isStandardSchema, type RouteSchema } from './schema.ts';
 import type { Reply } from './response.ts';
+import { encodeTaskInput, settleTask, type RunOptions, type TaskDefinition, type TaskFunction, type TaskOptions, type TaskRunner } from './task.ts';
 import { resolveSocketRoute, type SocketRoute, type WebSocketHandlers, type WebSocketOptions } from './websocket/route.ts';
 import { routeInfo, type AppOptions, type AppTable, type BuiltIn, type Handler, type Route, type RouteInfo, type RouteOptions } from './table.ts';
 
 export type { AppOptions, AppTable, BuiltIn, Handler, HandlerResult, RequestFor, ResultFor, Route, RouteInfo, RouteOptions } from './table.ts';
-export { reportedRoutes, routeInfo, routeLabel } from './table.ts';
+export { reportedRoutes, routeInfo, routeLabel, taskRouteId } from './table.ts';
 
 const APP = Symbol.for('fasterapi.app');
 
@@ -33,6 +34,10 @@ export class App {
   readonly #socketRouter = new Router<SocketRoute>();
   /** Where `publish` goes in this isolate once it serves (set by the server); null before. */
   #publisher: ((topic: string, data: string | Uint8Array) => void) | null = null;
+  readonly #tasks: TaskDefinition[] = [];
+  readonly #taskByName = new Map<string, TaskDefinition>();
+  /** Where `run` sends tasks in this isolate once it serves (set by the server); null before. */
+  #taskRunner: TaskRunner | null = null;
   #frozen = false;
 
   constructor(options: AppOptions = {}) {
@@ -50,6 +55,10 @@ export class App {
       socketRouter: this.#socketRouter,
       setPublisher: (publisher) => {
         this.#publisher = publisher;
+      },
+      tasks: this.#tasks,
+      setTaskRunner: (runner) => {
+        this.#taskRunner = runner;
       },
       freeze: () => {
         if (this.#frozen) return;
@@ -100,6 +109,53 @@ export class App {
     if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw new TypeError('the data must be a string or a Uint8Array');
     if (this.#publisher === null) throw new FasterApiError(ErrorCode.ROUTE_DEFINITION, 'publish() works once the server serves the app, not while its module loads');
     this.#publisher(topic, data);
+  }
+
+  /**
+   * Registers a pooled task: a module-level function that `run` executes on a pooled isolate,
+   * off the event loop of the isolate that asks for it.
+   *
+   *     app.task('resize', async ({ bytes, width }: { bytes: Uint8Array; width: number }) => sharpish(bytes, width));
+   *     app.post('/thumb', async (req) => app.run('resize', { bytes: await req.bytes(), width: 128 }));
+   *
+   * Like a route, a task is registered when the app module loads, in every isolate alike.
+   */
+  task<In, Out>(name: string, fn: TaskFunction<In, Out>, options?: TaskOptions): this {
+    this.#checkOpen(`task ${JSON.stringify(String(name))}`);
+    if (typeof name !== 'string' || name === '') throw new FasterApiError(ErrorCode.ROUTE_DEFINITION, 'a task name must be a non-empty string');
+    if (this.#taskByName.has(name)) throw new FasterApiError(ErrorCode.ROUTE_DEFINITION, `task "${name}" is already registered`);
+    if (typeof fn !== 'function') throw new FasterApiError(ErrorCode.ROUTE_DEFINITION, `task "${name}" must be a function`);
+    const timeout = options?.timeout;
+    if (timeout !== undefined && (!Number.isInteger(timeout) || timeout < 0 || timeout > MAX_TIMEOUT_MS)) {
+      throw new FasterApiError(ErrorCode.ROUTE_DEFINITION, `the timeout of task "${name}" must be a whole number of ms from 0 to ${MAX_TIMEOUT_MS} (0 for none)`);
+    }
+    const task: TaskDefinition = { index: this.#tasks.length, name, fn: fn as TaskFunction<unknown, unknown>, timeout };
+    this.#tasks.push(task);
+    this.#taskByName.set(name, task);
+    return this;
+  }
+
+  /**
+   * Runs task `name` with `input` on the pool and resolves to its result. The input and the
+   * result are structured-clone-able values (bytes cross as bytes); what the task throws is
+   * rethrown here. When the pool cannot run it, `run` rejects with an HttpError a handler may
+   * catch, or let through to answer with its status: 503 `FA_ERR_POOL_OVERLOADED` (the pool and
+   * its queues are full), 503 `FA_ERR_POOL_UNAVAILABLE` (its isolate died), 504
+   * `FA_ERR_TASK_TIMEOUT`. Callable once the server serves, from any handler, hook or WebSocket
+   * callback; on a pooled isolate, and on a server without a pool, the task runs on the calling
+   * isolate.
+   */
+  async run<Out = unknown>(name: string, input?: unknown, options?: RunOptions): Promise<Out> {
+    const task = this.#taskByName.get(name);
+    if (task === undefined) throw new FasterApiError(ErrorCode.TASK, `no task is registered as ${JSON.stringify(String(name))}: register it with app.task() when the app module loads`);
+    const runner = this.#taskRunner;
+    if (runner === null) throw new FasterApiError(ErrorCode.TASK, `run("${name}") works once the server serves the app, not while its module loads`);
+    const timeout = options?.timeout ?? task.timeout;
+    if (timeout !== undefined && (!Number.isInteger(timeout) || timeout < 0 || timeout > MAX_TIMEOUT_MS)) {
+      throw new RangeError(`the timeout of run("${name}") must be a whole number of ms from 0 to ${MAX_TIMEOUT_MS} (0 for none)`);
+    }
+    const outcome = await runner(task, encodeTaskInput(task, input), timeout ?? -1);
+    return settleTask(task, outcome) as Out;
   }
 
   /** Runs before routing, on every request; the first hook that returns a reply answers it. */

@@ -7,6 +7,7 @@
 import type { Router } from '../router/router.ts';
 import { ANY_METHOD } from '../router/router.ts';
 import type { SocketRoute } from './websocket/route.ts';
+import type { TaskDefinition, TaskRunner } from './task.ts';
 import type { Hooks, Lifespan } from './hooks.ts';
 import type { IncomingHeaders, Query, Request } from './request.ts';
 import type { Reply, Response } from './response.ts';
@@ -152,20 +153,31 @@ export interface AppTable {
   readonly socketRouter: Router<SocketRoute>;
   /** Where the app's `publish` goes in this isolate (set once it serves). */
   setPublisher(publisher: (topic: string, data: string | Uint8Array) => void): void;
+  /** Pooled tasks (`app.task`), in registration order. */
+  readonly tasks: readonly TaskDefinition[];
+  /** Where the app's `run` sends tasks in this isolate (set once it serves). */
+  setTaskRunner(runner: TaskRunner): void;
   /** Refuses further registration (routes must exist when the module has loaded) and adds the built-in routes. */
   freeze(): void;
 }
 
 /**
  * Every route an isolate built, as the supervisor compares and lists them: the HTTP routes, then
- * the WebSocket routes (method `WS`, IDs after the HTTP routes').
+ * the WebSocket routes (method `WS`, IDs after the HTTP routes'), then the pooled tasks (method
+ * `TASK`, their name as the path).
  */
 export function reportedRoutes(table: AppTable): RouteInfo[] {
   const base = table.routes.length;
   return [
     ...table.routes.map(routeInfo),
     ...table.sockets.map((socket): RouteInfo => ({ id: base + socket.id, method: 'WS', path: socket.path, pool: false, timeout: undefined, builtIn: null })),
+    ...table.tasks.map((task): RouteInfo => ({ id: taskRouteId(table, task), method: 'TASK', path: task.name, pool: true, timeout: task.timeout, builtIn: null })),
   ];
+}
+
+/** A task's ID among the reported routes (after the HTTP and WebSocket routes'): what the watchdog names when it is stuck. */
+export function taskRouteId(table: AppTable, task: TaskDefinition): number {
+  return table.routes.length + table.sockets.length + task.index;
 }
 
 /** The comparable part of a route. */

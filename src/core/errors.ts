@@ -47,6 +47,14 @@ export const ErrorCode = {
   INVALID_RESPONSE_HEADER: 'FA_ERR_INVALID_RESPONSE_HEADER',
   /** An error raised by `HttpError` in user code, answered with its status. */
   HTTP: 'FA_ERR_HTTP',
+  /** `app.run()`: every pooled isolate and its queue is full, so the task was not run (503 + Retry-After). */
+  POOL_OVERLOADED: 'FA_ERR_POOL_OVERLOADED',
+  /** `app.run()`: the isolate running the task died or was replaced before it answered (503 + Retry-After). */
+  POOL_UNAVAILABLE: 'FA_ERR_POOL_UNAVAILABLE',
+  /** `app.run()`: the task did not finish within its timeout (504). */
+  TASK_TIMEOUT: 'FA_ERR_TASK_TIMEOUT',
+  /** `app.run()` named a task the app never registered, or was called while the app module loads. */
+  TASK: 'FA_ERR_TASK',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

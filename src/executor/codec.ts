@@ -26,7 +26,12 @@
  *                     4 http whose detail is a list, sent as JSON)  9 u8 (zero)  10 u16 status  12 u16 code (ERROR_CODES index)
  *    14  u16 headerCount  16  detail (http) or errorId (internal) string,
  *        [internal: debug string, empty unless exposeErrors], (header name, header value)*
- * REQUEST_BODY / RESPONSE_BODY: the next bytes of the task's body, from byte 8.
+ * TASK (pinned → pooled): run a pooled task (`app.task`), from byte 8:
+ *     8  u16 taskIndex  10 u16 (zero)  12 u32 timeoutMs (0: none)  16 u32 inputLength
+ *    20  u32 inlineLength  24 inline input bytes (the structured clone format, app/task.ts)
+ *    Its answer is a RESPONSE with no headers: status 200 and the result's bytes, or status 500
+ *    and what the task threw; or a FAULT (overloaded).
+ * REQUEST_BODY / RESPONSE_BODY: the next bytes of the task's body (a TASK's input), from byte 8.
  * CANCEL (pinned → pooled): the pinned worker no longer waits for this task.
  *
  * A string is a u32 byte length and its UTF-8 bytes. A header name is a u8 index into
@@ -49,6 +54,7 @@ export const RecordKind = {
   RESPONSE_BODY: 4,
   FAULT: 5,
   CANCEL: 6,
+  TASK: 7,
 } as const;
 export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
 
@@ -272,6 +278,38 @@ export function encodeRequest(ring: RingProducer, request: PoolRequest): number 
   finishRecord(bytes, start);
   if (inline > 0) bytes.set(inline === body.byteLength ? body : body.subarray(0, inline), at);
   ring.commit(at + inline - start);
+  return inline;
+}
+
+/** What a pinned worker sends to run a pooled task. */
+export interface PoolTaskRequest {
+  /** Set by the pool client when it submits the task. */
+  taskId: number;
+  readonly taskIndex: number;
+  /** Ms (0: none); the pooled isolate's watchdog replaces it if the task's synchronous code runs past this. */
+  readonly timeoutMs: number;
+  /** The task's input, serialized. */
+  readonly body: Uint8Array;
+}
+
+/**
+ * Writes a TASK record. Returns how many input bytes went inline (the rest follows with
+ * `encodeBodyChunk`), or NO_ROOM. Its head is 24 bytes: it always fits.
+ */
+export function encodeTask(ring: RingProducer, task: PoolTaskRequest): number {
+  const { body } = task;
+  const inline = body.byteLength === 0 ? 0 : Math.max(0, Math.min(body.byteLength, ring.maxPayload - 24, (ring.free >> 1) - 24));
+  const start = ring.reserve(24 + inline);
+  if (start < 0) return NO_ROOM;
+  const bytes = ring.bytes;
+  writePrefix(bytes, start, RecordKind.TASK, inline < body.byteLength ? FLAG_MORE : 0, task.taskId);
+  writeU16(bytes, start + 8, task.taskIndex);
+  writeU16(bytes, start + 10, 0);
+  writeU32(bytes, start + 12, task.timeoutMs);
+  writeU32(bytes, start + 16, body.byteLength);
+  writeU32(bytes, start + 20, inline);
+  if (inline > 0) bytes.set(inline === body.byteLength ? body : body.subarray(0, inline), start + 24);
+  ring.commit(24 + inline);
   return inline;
 }
 
@@ -709,6 +747,32 @@ export function decodeRequest(bytes: Buffer, offset: number, length: number): De
     inline,
     (flags & FLAG_MORE) !== 0,
   );
+}
+
+/** A decoded TASK head; `body` has room for the whole input, of which `received` bytes are filled. */
+export interface DecodedTask {
+  readonly taskId: number;
+  readonly taskIndex: number;
+  readonly timeoutMs: number;
+  readonly body: Buffer;
+  received: number;
+  /** Whether body chunk records follow. */
+  readonly more: boolean;
+}
+
+/** Decodes the TASK record at `offset`, `length` bytes long. */
+export function decodeTask(bytes: Buffer, offset: number, length: number): DecodedTask {
+  const total = readU32(bytes, offset + 16);
+  const inline = readU32(bytes, offset + 20);
+  if (24 + inline !== length || inline > total) throw new RangeError('a TASK record whose input does not match its length');
+  return {
+    taskId: recordTaskId(bytes, offset),
+    taskIndex: readU16(bytes, offset + 8),
+    timeoutMs: readU32(bytes, offset + 12),
+    body: bodyBuffer(bytes, offset + 24, total, inline),
+    received: inline,
+    more: (recordFlags(bytes, offset) & FLAG_MORE) !== 0,
+  };
 }
 
 /**

@@ -17,6 +17,7 @@
  */
 
 import { describeThrown, internalFault, type Fault, type Reporter } from '../app/boundary.ts';
+import type { TaskDefinition, TaskOutcome } from '../app/task.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import type { Outgoing } from '../app/response.ts';
 import { ErrorCode } from '../core/errors.ts';
@@ -28,6 +29,7 @@ import {
   decodeResponse,
   encodeCancel,
   encodeRequest,
+  encodeTask,
   recordFlags,
   recordKind,
   recordTaskId,
@@ -37,6 +39,7 @@ import {
   TOO_LARGE,
   type DecodedResponse,
   type PoolRequest,
+  type PoolTaskRequest,
 } from './codec.ts';
 import { Doorbell } from './doorbell.ts';
 import { IsolateState } from './isolate-state.ts';
@@ -45,6 +48,31 @@ import { RingEndpoint, type Written } from './ring-endpoint.ts';
 import type { PoolLinkData, RingPair } from './topology.ts';
 
 export type PoolResult = Result<Outgoing, Fault>;
+
+/**
+ * What a pooled task's answer means to `app.run`: a TASK is answered with a response with no
+ * headers, 200 and the result's bytes or 500 and what the task threw (pooled-executor.ts), or
+ * with the faults every pooled request can get.
+ */
+function taskOutcome(result: PoolResult): TaskOutcome {
+  if (result.ok) {
+    const { status, body } = result.value;
+    const bytes = typeof body === 'string' ? Buffer.from(body) : (body as Uint8Array);
+    return { kind: status === 200 ? 'value' : 'thrown', bytes };
+  }
+  const fault = result.error;
+  switch (fault.kind) {
+    case 'overloaded':
+    case 'unavailable':
+      return { kind: fault.kind };
+    case 'timeout':
+      return { kind: 'timeout', timeoutMs: fault.timeoutMs };
+    case 'internal':
+      return { kind: 'failed', reason: `error id ${fault.errorId}` };
+    case 'http':
+      return { kind: 'failed', reason: typeof fault.detail === 'string' ? fault.detail : `HTTP ${fault.status}` };
+  }
+}
 
 /**
  * The longest a pinned worker keeps looking for answers by event-loop turns after a submit, in
@@ -68,9 +96,12 @@ interface PendingTask {
   partial: DecodedResponse | null;
 }
 
+/** What runs on a pooled isolate: a route's request, or a pooled task (`app.run`). */
+type Job = { readonly kind: 'request'; readonly request: PoolRequest } | { readonly kind: 'task'; readonly request: PoolTaskRequest };
+
 /** A request that arrived while every pooled isolate was being replaced. */
 interface AwaitingIsolate {
-  readonly request: PoolRequest;
+  readonly job: Job;
   readonly timeoutMs: number;
   readonly deadline: number;
   readonly resolve: (result: PoolResult) => void;
@@ -78,7 +109,7 @@ interface AwaitingIsolate {
 }
 
 /** What goes to an isolate on its request ring (a request's body that does not fit follows as chunks). */
-type ToIsolate = { readonly kind: 'request'; readonly request: PoolRequest } | { readonly kind: 'cancel'; readonly taskId: number };
+type ToIsolate = Job | { readonly kind: 'cancel'; readonly taskId: number };
 
 /** A request whose path, query and headers are larger than a ring record (see `poolRingSize`). */
 const HEAD_TOO_LARGE: Fault = {
@@ -168,20 +199,33 @@ export class PoolClient {
    * later, in chunks).
    */
   submit(request: PoolRequest, timeoutMs: number): Promise<PoolResult> {
+    return this.#submit({ kind: 'request', request }, timeoutMs);
+  }
+
+  /**
+   * Runs a pooled task (`app.run`) on a pooled isolate, with the same queues, refusal, timeout
+   * and replacement as a request; `timeoutMs` 0 means no limit. Never rejects.
+   */
+  runTask(task: TaskDefinition, input: Uint8Array, timeoutMs: number): Promise<TaskOutcome> {
+    const request: PoolTaskRequest = { taskId: 0, taskIndex: task.index, timeoutMs, body: input };
+    return this.#submit({ kind: 'task', request }, timeoutMs).then(taskOutcome);
+  }
+
+  #submit(job: Job, timeoutMs: number): Promise<PoolResult> {
     this.#endpoint.readRecords();
     const j = this.#pickIsolate();
     if (j < 0) {
       // Every isolate is being replaced: wait for one, in a queue as bounded as the pool itself.
       if (this.#links.every((link) => link === null) && this.#awaitingIsolate.length < this.#maxAwaiting) {
-        return new Promise((resolve) => this.#awaitIsolate(request, timeoutMs, resolve));
+        return new Promise((resolve) => this.#awaitIsolate(job, timeoutMs, resolve));
       }
       return Promise.resolve(err({ kind: 'overloaded' }));
     }
-    return this.#send(j, request, timeoutMs);
+    return this.#send(j, job, timeoutMs);
   }
 
   /** Sends to isolate `j`; the returned promise settles when it answers, times out or dies. */
-  #send(j: number, request: PoolRequest, timeoutMs: number): Promise<PoolResult> {
+  #send(j: number, job: Job, timeoutMs: number): Promise<PoolResult> {
     const link = this.#links[j] as Link;
     const id = this.#nextTaskId;
     this.#nextTaskId = this.#nextTaskId === 0xffff_ffff ? 1 : this.#nextTaskId + 1;
@@ -191,8 +235,8 @@ export class PoolClient {
       this.#tasks.set(id, task);
       link.outstanding++;
       if (timeoutMs > 0) task.timer = setTimeout(() => this.#timeOut(task, timeoutMs), timeoutMs);
-      request.taskId = id;
-      this.#endpoint.send(j, { kind: 'request', request });
+      job.request.taskId = id;
+      this.#endpoint.send(j, job);
       this.#endpoint.start();
     });
   }
@@ -221,12 +265,12 @@ export class PoolClient {
       const waiter = this.#awaitingIsolate.shift() as AwaitingIsolate;
       if (waiter.timer !== null) clearTimeout(waiter.timer);
       const remaining = waiter.timeoutMs === 0 ? 0 : Math.max(1, waiter.deadline - Date.now());
-      void this.#send(next, waiter.request, remaining).then(waiter.resolve);
+      void this.#send(next, waiter.job, remaining).then(waiter.resolve);
     }
   }
 
-  #awaitIsolate(request: PoolRequest, timeoutMs: number, resolve: (result: PoolResult) => void): void {
-    const waiter: AwaitingIsolate = { request, timeoutMs, deadline: Date.now() + timeoutMs, resolve, timer: null };
+  #awaitIsolate(job: Job, timeoutMs: number, resolve: (result: PoolResult) => void): void {
+    const waiter: AwaitingIsolate = { job, timeoutMs, deadline: Date.now() + timeoutMs, resolve, timer: null };
     if (timeoutMs > 0) {
       waiter.timer = setTimeout(() => {
         const at = this.#awaitingIsolate.indexOf(waiter);
@@ -277,6 +321,12 @@ export class PoolClient {
   /** Writes one item for the endpoint; a request whose body does not fit whole leaves the rest to follow. */
   #write(ring: RingProducer, item: ToIsolate): Written {
     if (item.kind === 'cancel') return encodeCancel(ring, item.taskId);
+    if (item.kind === 'task') {
+      const { request } = item;
+      const inline = encodeTask(ring, request);
+      if (inline === NO_ROOM) return false;
+      return inline < request.body.byteLength ? new BodyRest(request.taskId, request.body, inline) : true;
+    }
     const { request } = item;
     const inline = encodeRequest(ring, request);
     if (inline === NO_ROOM) return false;
@@ -294,7 +344,7 @@ export class PoolClient {
     this.#complete(task, err({ kind: 'timeout', timeoutMs }));
     if (this.#links[task.isolate] !== task.link) return; // that generation is gone
     // Drop the request if it never left this worker; else tell the isolate not to bother.
-    const withdrawn = this.#endpoint.withdraw(task.isolate, (item) => item.kind === 'request' && item.request.taskId === task.id);
+    const withdrawn = this.#endpoint.withdraw(task.isolate, (item) => item.kind !== 'cancel' && item.request.taskId === task.id);
     if (!withdrawn) this.#endpoint.send(task.isolate, { kind: 'cancel', taskId: task.id });
   }
 

@@ -19,7 +19,8 @@
  * limit (isolate-state.ts): if it overruns, the supervisor's watchdog replaces the whole isolate.
  */
 
-import { routeLabel, type Route } from '../app/app.ts';
+import { routeLabel, taskRouteId, type AppTable, type Route } from '../app/app.ts';
+import { executeTask, type TaskDefinition, type TaskResult } from '../app/task.ts';
 import { invoke, type Execution, type InvokeContext } from '../app/invoke.ts';
 import { endRequest, Request, type IsolateInfo } from '../app/request.ts';
 import { disposeBody, isBodyStream, NO_RESPONSE, Response, type BufferedOutgoing } from '../app/response.ts';
@@ -29,6 +30,7 @@ import type { Result } from '../core/result.ts';
 import {
   decodeBodyChunk,
   decodeRequest,
+  decodeTask,
   encodeFault,
   encodeResponse,
   recordFlags,
@@ -39,6 +41,7 @@ import {
   RecordKind,
   TOO_LARGE,
   type DecodedRequest,
+  type DecodedTask,
   type PooledFault,
 } from './codec.ts';
 import { Doorbell } from './doorbell.ts';
@@ -47,13 +50,18 @@ import type { RingProducer } from './ring.ts';
 import { RingEndpoint, type Written } from './ring-endpoint.ts';
 import type { PooledIsolateData, RingPair } from './topology.ts';
 
-/** A task this isolate has accepted: queued for a task slot, or running in one. */
+/**
+ * A task this isolate has accepted: queued for a task slot, or running in one. It is a route's
+ * request (`route` set), or a pooled task (`app.run`; `job` set).
+ */
 interface PooledTask {
   readonly pinned: number;
   /** The pinned worker's ring generation the task came in on; answers to an older one are dropped. */
   readonly generation: number;
-  readonly request: DecodedRequest;
-  readonly route: Route;
+  readonly taskId: number;
+  readonly request: DecodedRequest | null;
+  readonly route: Route | null;
+  readonly job: { readonly definition: TaskDefinition; readonly input: DecodedTask } | null;
   cancelled: boolean;
   /** The handler's request, once the task has started (its `signal` ends with the task). */
   req: Request | null;
@@ -72,6 +80,7 @@ interface Answer {
 
 export class PooledExecutor {
   readonly #index: number;
+  readonly #table: AppTable;
   readonly #routes: readonly Route[];
   readonly #context: InvokeContext;
   readonly #isolate: IsolateInfo;
@@ -83,16 +92,17 @@ export class PooledExecutor {
   readonly #endpoint: RingEndpoint<Answer>;
   /** Each pinned worker's ring generation here: it goes up when that worker is replaced. */
   readonly #generations: number[];
-  /** Per pinned worker, requests whose body is still arriving in chunk records, by task id. */
-  readonly #partial: Array<Map<number, DecodedRequest>>;
+  /** Per pinned worker, requests and pooled tasks whose body is still arriving in chunk records, by task id. */
+  readonly #partial: Array<Map<number, DecodedRequest | DecodedTask>>;
   /** Tasks waiting for a task slot, oldest first; at most `queueLimit`. */
   readonly #waiting: PooledTask[] = [];
   /** Tasks holding a task slot; at most `slots`. */
   readonly #running = new Set<PooledTask>();
 
-  constructor(data: PooledIsolateData, state: IsolateState, routes: readonly Route[], context: InvokeContext, isolate: IsolateInfo) {
+  constructor(data: PooledIsolateData, state: IsolateState, table: AppTable, context: InvokeContext, isolate: IsolateInfo) {
     this.#index = data.index;
-    this.#routes = routes;
+    this.#table = table;
+    this.#routes = table.routes;
     this.#context = context;
     this.#isolate = isolate;
     this.#state = state;
@@ -145,7 +155,7 @@ export class PooledExecutor {
   }
 
   #timeoutOf(task: PooledTask): number {
-    return task.route.timeout ?? this.#handlerTimeout;
+    return task.job !== null ? task.job.input.timeoutMs : (task.route?.timeout ?? this.#handlerTimeout);
   }
 
   #publishLoad(): void {
@@ -165,12 +175,18 @@ export class PooledExecutor {
 
   /** One record from pinned worker `pinned`'s request ring. */
   #onRecord(pinned: number, bytes: Buffer, offset: number, length: number): void {
-    const partial = this.#partial[pinned] as Map<number, DecodedRequest>;
+    const partial = this.#partial[pinned] as Map<number, DecodedRequest | DecodedTask>;
     switch (recordKind(bytes, offset)) {
       case RecordKind.REQUEST: {
         const request = decodeRequest(bytes, offset, length);
         if (request.more) partial.set(request.taskId, request);
         else this.#accept(pinned, request);
+        return;
+      }
+      case RecordKind.TASK: {
+        const input = decodeTask(bytes, offset, length);
+        if (input.more) partial.set(input.taskId, input);
+        else this.#accept(pinned, input);
         return;
       }
       case RecordKind.REQUEST_BODY: {
@@ -193,20 +209,32 @@ export class PooledExecutor {
     }
   }
 
-  /** A whole request arrived: it runs now if a task slot is free, waits if the queue has room, or is shed. */
-  #accept(pinned: number, request: DecodedRequest): void {
-    const route = this.#routes[request.routeId];
-    if (route === undefined) {
-      // Impossible while route tables agree (the supervisor checks); answered rather than lost.
-      const fault = internalFault(ErrorCode.HANDLER, `pooled task ${request.taskId}`, `no route has ID ${request.routeId} in this isolate`, this.#context);
-      this.#answer(pinned, request.taskId, { ok: false, error: fault });
-      return;
+  /**
+   * A whole request or pooled task arrived: it runs now if a task slot is free, waits if the
+   * queue has room, or is shed.
+   */
+  #accept(pinned: number, decoded: DecodedRequest | DecodedTask): void {
+    const generation = this.#generations[pinned] as number;
+    let task: PooledTask;
+    if ('routeId' in decoded) {
+      const route = this.#routes[decoded.routeId];
+      if (route === undefined) return this.#unknown(pinned, decoded.taskId, `no route has ID ${decoded.routeId}`);
+      task = { pinned, generation, taskId: decoded.taskId, request: decoded, route, job: null, cancelled: false, req: null };
+    } else {
+      const definition = this.#table.tasks[decoded.taskIndex];
+      if (definition === undefined) return this.#unknown(pinned, decoded.taskId, `no pooled task has index ${decoded.taskIndex}`);
+      task = { pinned, generation, taskId: decoded.taskId, request: null, route: null, job: { definition, input: decoded }, cancelled: false, req: null };
     }
-    const task: PooledTask = { pinned, generation: this.#generations[pinned] as number, request, route, cancelled: false, req: null };
     if (this.#running.size < this.#slots) this.#start(task);
     else if (this.#waiting.length < this.#queueLimit) this.#waiting.push(task);
-    else this.#answer(pinned, request.taskId, { ok: false, error: { kind: 'overloaded' } });
+    else this.#answer(pinned, decoded.taskId, { ok: false, error: { kind: 'overloaded' } });
     this.#publishLoad();
+  }
+
+  /** Impossible while route tables agree (the supervisor checks); answered rather than lost. */
+  #unknown(pinned: number, taskId: number, what: string): void {
+    const fault = internalFault(ErrorCode.HANDLER, `pooled task ${taskId}`, `${what} in this isolate`, this.#context);
+    this.#answer(pinned, taskId, { ok: false, error: fault });
   }
 
   /**
@@ -215,14 +243,14 @@ export class PooledExecutor {
    * forever — and its result, if it ever comes, is dropped.
    */
   #cancel(pinned: number, taskId: number): void {
-    const queued = this.#waiting.findIndex((t) => t.pinned === pinned && t.request.taskId === taskId);
+    const queued = this.#waiting.findIndex((t) => t.pinned === pinned && t.taskId === taskId);
     if (queued >= 0) {
       this.#waiting.splice(queued, 1);
       this.#publishLoad();
       return;
     }
     for (const task of this.#running) {
-      if (task.pinned !== pinned || task.request.taskId !== taskId) continue;
+      if (task.pinned !== pinned || task.taskId !== taskId) continue;
       task.cancelled = true;
       if (task.req !== null) endRequest(task.req);
       this.#release(task);
@@ -233,7 +261,12 @@ export class PooledExecutor {
   /** Runs the task's handler in a task slot; its synchronous part is published for the watchdog. */
   #start(task: PooledTask): void {
     this.#running.add(task);
-    const { request, route } = task;
+    if (task.job !== null) {
+      this.#startJob(task, task.job.definition, task.job.input);
+      return;
+    }
+    const request = task.request as DecodedRequest;
+    const route = task.route as Route;
     const req = new Request(
       request.method,
       request.path,
@@ -253,10 +286,23 @@ export class PooledExecutor {
     else this.#complete(task, result);
   }
 
+  /**
+   * Runs a pooled task (`app.run`). Its answer is a response with no headers: 200 and the
+   * result's bytes, or 500 and what it threw (app/task.ts makes both, and never throws). The
+   * watchdog names it by its ID among the reported routes.
+   */
+  #startJob(task: PooledTask, definition: TaskDefinition, input: DecodedTask): void {
+    this.#state.enterHandler(this.#index, input.timeoutMs, taskRouteId(this.#table, definition));
+    const outcome = executeTask(definition, input.body);
+    this.#state.leaveHandler(this.#index);
+    if (outcome instanceof Promise) outcome.then((settled) => this.#complete(task, jobAnswer(settled)));
+    else this.#complete(task, jobAnswer(outcome));
+  }
+
   /** The handler settled: answer, unless the task was cancelled or its pinned worker replaced, and free the slot. */
   #complete(task: PooledTask, result: Execution): void {
     const buffered = this.#refuseStream(task, result);
-    if (!task.cancelled && task.generation === this.#generations[task.pinned]) this.#answer(task.pinned, task.request.taskId, buffered, task.req);
+    if (!task.cancelled && task.generation === this.#generations[task.pinned]) this.#answer(task.pinned, task.taskId, buffered, task.req);
     if (task.req !== null) endRequest(task.req);
     this.#release(task);
   }
@@ -272,7 +318,7 @@ export class PooledExecutor {
     if (!result.ok || !isBodyStream(result.value.body)) return result as PooledExecution;
     disposeBody(result.value.body);
     const description = 'it returned a streamed body on the pooled executor, which cannot stream; declare the route with { stream: true } so it always runs inline';
-    return { ok: false, error: internalFault(ErrorCode.HANDLER, routeLabel(task.route), description, this.#context, task.req?.id) };
+    return { ok: false, error: internalFault(ErrorCode.HANDLER, routeLabel(task.route as Route), description, this.#context, task.req?.id) };
   }
 
   /** Frees the task's slot for the next waiting task (once, whichever of completion and cancel comes first). */
@@ -318,4 +364,11 @@ export class PooledExecutor {
   #tooLarge(taskId: number, what: string, requestId: string | undefined): PooledFault {
     return internalFault(ErrorCode.HANDLER, `pooled task ${taskId}`, `it returned ${what} are larger than a ring record; raise poolRingSize`, this.#context, requestId);
   }
+}
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
+/** A pooled task's result as the response that carries it back (see the TASK record in codec.ts). */
+function jobAnswer(result: TaskResult): Execution {
+  return { ok: true, value: { status: result.kind === 'value' ? 200 : 500, headers: NO_HEADERS, body: result.bytes } };
 }

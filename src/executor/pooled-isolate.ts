@@ -6,6 +6,7 @@
 
 import { parentPort, threadId, workerData } from 'node:worker_threads';
 import { runShutdownHooks } from '../app/load.ts';
+import { localTaskRunner } from '../app/task.ts';
 import type { IsolateInfo } from '../app/request.ts';
 import { createLogger } from '../core/log.ts';
 import { M_TOPIC_DROPPED, startSampling } from './isolate-metrics.ts';
@@ -25,13 +26,15 @@ const loaded = await loadAndReport(data.appUrl, isolate);
 if (loaded !== null) {
   const { table, metrics } = loaded;
   const state = new IsolateState(data.state, data.epoch);
-  const executor = new PooledExecutor(data, state, table.routes, { log, exposeErrors: data.exposeErrors, onError: table.hooks.onError }, isolate);
+  const executor = new PooledExecutor(data, state, table, { log, exposeErrors: data.exposeErrors, onError: table.hooks.onError }, isolate);
   // Proof that this event loop turns; the supervisor's watchdog replaces the isolate if it stops.
   startHeartbeat(state, data.index);
   executor.start();
   // A pooled handler may publish to WebSocket subscribers, which live on the pinned isolates.
   const bus = table.sockets.length === 0 ? null : new TopicBus(data.topics);
   table.setPublisher((topic, message) => void bus?.publish(topic, message));
+  // A pooled handler's app.run() runs the task here: this isolate is already off the pinned workers.
+  table.setTaskRunner(localTaskRunner(data.handlerTimeout));
   startSampling(metrics, () => metrics.set(M_TOPIC_DROPPED, (bus?.dropped ?? 0) >>> 0));
   port.on('message', (message: ToPooled) => {
     switch (message.type) {

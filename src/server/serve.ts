@@ -170,7 +170,8 @@ function checkTls(tls: { readonly cert: string; readonly key: string }): void {
 function printBanner(log: Logger, supervisor: Supervisor, opts: ResolvedOptions, mode: ListenMode, url: string): void {
   for (const route of supervisor.routes) {
     if (route.builtIn !== null) continue;
-    log.info(`✓ Registered ${route.method === 'WS' ? 'WebSocket' : 'handler'}: ${routeLabel(route)} (ID: ${route.id})${route.pool ? ' [pool]' : ''}`);
+    const what = route.method === 'WS' ? 'WebSocket' : route.method === 'TASK' ? 'task' : 'handler';
+    log.info(`✓ Registered ${what}: ${routeLabel(route)} (ID: ${route.id})${route.pool ? ' [pool]' : ''}`);
   }
   const protocols = opts.tls === null ? 'h2c + HTTP/1.1' : 'TLS: h2 + HTTP/1.1 via ALPN';
   log.info(`Starting HTTP/2 server on ${opts.host}:${supervisor.port} (${protocols})`);
@@ -187,7 +188,7 @@ function printBanner(log: Logger, supervisor: Supervisor, opts: ResolvedOptions,
         `spill-over when a pinned worker has > ${opts.spillInFlight} requests in flight or > ${opts.spillLoopDelay} ms event-loop delay`,
     );
   } else if (supervisor.routes.some((r) => r.pool === true)) {
-    log.warn('Routes marked { pool: true } run inline: there is no pool (start with --pooled N to have one)');
+    log.warn('Routes marked { pool: true } and tasks run on the pinned workers: there is no pool (start with --pooled N to have one)');
   }
   log.info(`Ready: ${url}`);
   const base = url.replace(/\/$/, '');

@@ -20,11 +20,13 @@ import {
   decodeFault,
   decodeRequest,
   decodeResponse,
+  decodeTask,
   encodeBodyChunk,
   encodeCancel,
   encodeFault,
   encodeRequest,
   encodeResponse,
+  encodeTask,
   ERROR_CODES,
   FLAG_ASCII,
   FLAG_MORE,
@@ -40,7 +42,9 @@ import {
   TOO_LARGE,
   type DecodedRequest,
   type DecodedResponse,
+  type DecodedTask,
   type PoolRequest,
+  type PoolTaskRequest,
   type PooledFault,
 } from '../../src/executor/codec.ts';
 import { createRing, RingConsumer, RingProducer } from '../../src/executor/ring.ts';
@@ -60,6 +64,7 @@ interface Assembly<T> {
 class Receiver {
   readonly requests = new Map<number, Assembly<DecodedRequest>>();
   readonly responses = new Map<number, Assembly<DecodedResponse>>();
+  readonly tasks = new Map<number, Assembly<DecodedTask>>();
   readonly faults = new Map<number, PooledFault>();
   readonly cancels: number[] = [];
 
@@ -90,9 +95,18 @@ class Receiver {
         this.responses.set(taskId, { head, recordLength: length, inline: head.received, chunks: 0, complete: !more });
         return;
       }
+      case RecordKind.TASK: {
+        assert.equal(this.tasks.has(taskId), false, `one TASK head for task ${taskId}`);
+        assert.equal(flags & ~FLAG_MORE, 0, 'a TASK record has no strings');
+        const head = decodeTask(bytes, offset, length);
+        assert.equal(head.taskId, taskId);
+        assert.equal(head.more, more);
+        this.tasks.set(taskId, { head, recordLength: length, inline: head.received, chunks: 0, complete: !more });
+        return;
+      }
       case RecordKind.REQUEST_BODY:
       case RecordKind.RESPONSE_BODY: {
-        const assembly = kind === RecordKind.REQUEST_BODY ? this.requests.get(taskId) : this.responses.get(taskId);
+        const assembly = kind === RecordKind.REQUEST_BODY ? (this.requests.get(taskId) ?? this.tasks.get(taskId)) : this.responses.get(taskId);
         assert.ok(assembly !== undefined && !assembly.complete, `a body chunk for task ${taskId} comes after its head and before its last chunk`);
         const target = assembly.head.body;
         assert.ok(target instanceof Buffer, 'a body that arrives in chunks is bytes');
@@ -902,6 +916,56 @@ describe('faults and cancels', () => {
     link.consumer.take((bytes, offset, length) => {
       assert.throws(() => decodeBodyChunk(bytes, offset, length, Buffer.alloc(9), 0), RangeError);
       assert.equal(decodeBodyChunk(bytes, offset, length, Buffer.alloc(12), 2), 12);
+    });
+  });
+});
+
+describe('TASK records', () => {
+  const maxPayload = 4096;
+  const task = (taskId: number): fc.Arbitrary<PoolTaskRequest> =>
+    fc.record({
+      taskIndex: fc.integer({ min: 0, max: 0xffff }),
+      timeoutMs: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+      body: body(maxPayload),
+    }).map((t) => ({ taskId, ...t }));
+
+  test('carry the task index, timeout and input whole, inline or in chunks interleaved with other tasks', () => {
+    fc.assert(
+      fc.property(fc.array(fc.nat(), { minLength: 1, maxLength: 6 }).chain((ids) => fc.tuple(...ids.map((_, i) => task(i + 1)))), (tasks) => {
+        const link = new Link(4 * maxPayload);
+        const streams: Stream[] = [];
+        for (const sent of tasks) {
+          const inline = link.send(
+            () => encodeTask(link.producer, sent),
+            (n) => n === NO_ROOM,
+          );
+          assert.ok(inline >= 0 && inline <= sent.body.byteLength);
+          assert.ok(inline <= link.producer.maxPayload - 24, 'a record never holds more than fits the ring');
+          streams.push({ taskId: sent.taskId, kind: RecordKind.REQUEST_BODY, body: sent.body, offset: inline });
+          stepStreams(link, streams);
+        }
+        finishStreams(link, streams);
+        link.flush();
+        for (const sent of tasks) {
+          const got = link.receiver.tasks.get(sent.taskId);
+          assert.ok(got !== undefined && got.complete, `task ${sent.taskId} arrived whole`);
+          assert.equal(got.head.taskIndex, sent.taskIndex);
+          assert.equal(got.head.timeoutMs, sent.timeoutMs);
+          assert.equal(got.head.received, sent.body.byteLength);
+          assert.ok(Buffer.from(sent.body).equals(got.head.body), `task ${sent.taskId}'s input is the bytes sent`);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  test('a TASK record whose inline length does not match its record is refused', () => {
+    const link = new Link(4 * maxPayload);
+    encodeTask(link.producer, { taskId: 1, taskIndex: 0, timeoutMs: 0, body: new Uint8Array(10) });
+    link.producer.publish();
+    link.consumer.take((bytes, offset, length) => {
+      bytes.writeUInt32LE(11, offset + 20);
+      assert.throws(() => decodeTask(bytes, offset, length), /does not match its length/);
     });
   });
 });
