@@ -14,6 +14,18 @@ export type { InferOutput, RouteSchema, StandardSchemaV1, ValidationIssue } from
 export { formatEvent, sse, type ServerSentEvent, type SseOptions } from './app/sse.ts';
 export { compression, type CompressionOptions, type Encoding } from './plugins/compression.ts';
 export { cors, type CorsOptions } from './plugins/cors.ts';
+export {
+  clearCookie,
+  MAX_ATTRIBUTE_LENGTH,
+  MAX_COOKIE_LENGTH,
+  parseCookies,
+  serializeCookie,
+  setCookie,
+  type ClearCookieOptions,
+  type CookieOptions,
+  type CookieTarget,
+} from './app/cookies.ts';
+export { MIN_KEY_BYTES, signedCookies, type SignedCookies, type SignedCookiesOptions } from './app/signed-cookies.ts';
 export { Request, type IncomingHeaders, type IsolateInfo, type Query } from './app/request.ts';
 export { reply, Response, type BodyStream, type HeaderValue, type OutgoingHeaders, type Reply, type ReplyInit } from './app/response.ts';
 export { DEFAULTS, type ListenerMode, type ServeOptions } from './config/options.ts';

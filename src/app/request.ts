@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { parse as parseQueryString } from 'node:querystring';
 import type { Readable } from 'node:stream';
 import { ErrorCode, HttpError } from '../core/errors.ts';
+import { parseCookies } from './cookies.ts';
 
 export type IncomingHeaders = Readonly<Record<string, string | string[] | undefined>>;
 export type Query = Readonly<Record<string, string | string[]>>;
@@ -217,6 +218,18 @@ export class Request<
   [AT_HAND](): Uint8Array | undefined {
     return this.#body instanceof Uint8Array ? this.#body : undefined;
   }
+
+  /**
+   * The request's cookies by name, parsed from its `Cookie` header(s) on first use and then kept:
+   * a frozen object that inherits nothing, so `__proto__` or `constructor` are cookie names like
+   * any other. The first cookie of a name wins; values are not percent-decoded (see
+   * `parseCookies`). Signed cookies are read with `signedCookies(...).get(req, name)`.
+   */
+  get cookies(): Readonly<Record<string, string>> {
+    return (this.#cookies ??= Object.freeze(parseCookies(headerValue(this.#received(), 'cookie'))));
+  }
+
+  #cookies: Readonly<Record<string, string>> | undefined;
 
   /** One header as a string (repeated values joined), or `undefined`. Case-insensitive name. */
   header(name: string): string | undefined {

@@ -15,6 +15,7 @@ import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { inspectSafely, messageOf } from '../core/describe.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { err, ok, type Result } from '../core/result.ts';
+import { clearCookie, setCookie, type ClearCookieOptions, type CookieOptions } from './cookies.ts';
 
 export type HeaderValue = string | number | readonly string[];
 export type OutgoingHeaders = Record<string, HeaderValue>;
@@ -92,6 +93,29 @@ export class Response {
   }
   set headers(value: OutgoingHeaders) {
     this.#headers = value;
+  }
+
+  /**
+   * Adds a `Set-Cookie` field; each call adds one, sent as a field of its own. Throws a
+   * TypeError for an invalid name, value or option (see `serializeCookie`).
+   */
+  cookie(name: string, value: string, options?: CookieOptions): this {
+    setCookie(this.#own('cookie').headers, name, value, options);
+    return this;
+  }
+
+  /** Adds a `Set-Cookie` field that drops the cookie `name` (same `path` and `domain` as it was set with). */
+  clearCookie(name: string, options?: ClearCookieOptions): this {
+    clearCookie(this.#own('clearCookie').headers, name, options);
+    return this;
+  }
+
+  /** This response, when it belongs to one request: not the shared `NO_RESPONSE`. */
+  #own(method: string): this {
+    if (Object.isFrozen(this)) {
+      throw new TypeError(`res.${method}() needs a response of the handler's own: declare the handler with two parameters, (req, res)`);
+    }
+    return this;
   }
 
   /** Whether `headers` was ever touched, so an untouched response skips header validation. */
