@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { parse as parseQueryString } from 'node:querystring';
 import type { Readable } from 'node:stream';
 import { ErrorCode, HttpError } from '../core/errors.ts';
+import type { AfterFunction, AfterWork } from './after.ts';
 import { parseCookies } from './cookies.ts';
 
 export type IncomingHeaders = Readonly<Record<string, string | string[] | undefined>>;
@@ -72,6 +73,8 @@ const VALIDATED = Symbol.for('fasterapi.request.validated');
 const AT_HAND = Symbol.for('fasterapi.request.body-at-hand');
 /** How the server says a request is over where it cannot watch a connection (see `endRequest`). */
 const END = Symbol.for('fasterapi.request.end');
+/** How the server takes the functions `after` collected, once the response is sent (see `takeAfter`). */
+const TAKE_AFTER = Symbol.for('fasterapi.request.take-after');
 
 /**
  * What a request came in on, as far as its `signal` needs (a protocol engine's `Incoming`): it
@@ -181,6 +184,31 @@ export class Request<
   /** The server's side of `signal` where there is no connection to watch (a pooled request). */
   [END](): void {
     this.#over?.abort();
+  }
+
+  #after: AfterFunction[] | null = null;
+  /** Where `after` sends functions once the response has been sent; null before. */
+  #afterWork: AfterWork | null = null;
+
+  /**
+   * Runs `fn` on this isolate once the response has been sent (for a streamed body: once its last
+   * chunk went out, or the client left): work the client should not wait for. Functions run one
+   * after another in the order they were added; what one throws or rejects with is logged under
+   * the request's id, and the next still runs. A graceful shutdown waits for them within its
+   * grace period. Called once the response is already sent, `fn` runs at once (on the next turn).
+   * On a pooled isolate they run once the answer has been handed to the pinned worker.
+   */
+  after(fn: AfterFunction): void {
+    if (typeof fn !== 'function') throw new TypeError('req.after() takes a function');
+    if (this.#afterWork !== null) this.#afterWork.run([fn], `${this.method} ${this.path}`, this.id);
+    else (this.#after ??= []).push(fn);
+  }
+
+  [TAKE_AFTER](work: AfterWork): readonly AfterFunction[] | null {
+    this.#afterWork = work;
+    const fns = this.#after;
+    this.#after = null;
+    return fns;
   }
 
   /** Query params; a key given more than once maps to an array of its values. Validated when the route has a `query` schema. */
@@ -330,6 +358,15 @@ export function bodyAtHand(req: Request<unknown, unknown, unknown, unknown>): Ui
 /** Ends `req`'s `signal`: its answer went back, or the pinned worker gave up on it. */
 export function endRequest(req: Request<unknown, unknown, unknown, unknown>): void {
   req[END]();
+}
+
+/**
+ * The response to `req` has been sent: its `after` functions run on `work` (and any added from now
+ * on run at once). Nothing is allocated for a request that added none.
+ */
+export function runAfter(req: Request<unknown, unknown, unknown, unknown>, work: AfterWork): void {
+  const fns = req[TAKE_AFTER](work);
+  if (fns !== null) work.run(fns, `${req.method} ${req.path}`, req.id);
 }
 
 /** Gives `req` the values that passed its route's schemas. */

@@ -28,8 +28,11 @@ export type ToPooled =
   | { readonly type: 'pinned-rings'; readonly pinned: number; readonly rings: RingPair }
   /** Another isolate was replaced: publish to it on this fresh topic ring. */
   | { readonly type: 'topic-peer'; readonly update: TopicPeerUpdate }
-  /** The server is shutting down and every request has finished: run the onShutdown hooks. */
-  | { readonly type: 'stop' };
+  /**
+   * The server is shutting down and every request has finished: let `req.after()` work finish
+   * (at most `graceMs`), then run the onShutdown hooks.
+   */
+  | { readonly type: 'stop'; readonly graceMs: number };
 
 export type FromPooled =
   | FromIsolate

@@ -22,7 +22,8 @@
 import { routeLabel, taskRouteId, type AppTable, type Route } from '../app/app.ts';
 import { executeTask, type TaskDefinition, type TaskResult } from '../app/task.ts';
 import { invoke, type Execution, type InvokeContext } from '../app/invoke.ts';
-import { endRequest, Request, type IsolateInfo } from '../app/request.ts';
+import { endRequest, Request, runAfter, type IsolateInfo } from '../app/request.ts';
+import { AfterWork } from '../app/after.ts';
 import { disposeBody, isBodyStream, NO_RESPONSE, Response, type BufferedOutgoing } from '../app/response.ts';
 import { describeThrown, internalFault, type Fault } from '../app/boundary.ts';
 import { ErrorCode } from '../core/errors.ts';
@@ -98,6 +99,8 @@ export class PooledExecutor {
   readonly #waiting: PooledTask[] = [];
   /** Tasks holding a task slot; at most `slots`. */
   readonly #running = new Set<PooledTask>();
+  /** `req.after()` work under way: it runs once a task's answer is handed to the ring's endpoint. */
+  readonly afterWork: AfterWork;
 
   constructor(data: PooledIsolateData, state: IsolateState, table: AppTable, context: InvokeContext, isolate: IsolateInfo) {
     this.#index = data.index;
@@ -109,6 +112,7 @@ export class PooledExecutor {
     this.#slots = data.slots;
     this.#queueLimit = data.queueLimit;
     this.#handlerTimeout = data.handlerTimeout;
+    this.afterWork = new AfterWork(context);
     this.#generations = data.rings.map(() => 0);
     this.#partial = data.rings.map(() => new Map());
     this.#endpoint = new RingEndpoint<Answer>(
@@ -303,7 +307,10 @@ export class PooledExecutor {
   #complete(task: PooledTask, result: Execution): void {
     const buffered = this.#refuseStream(task, result);
     if (!task.cancelled && task.generation === this.#generations[task.pinned]) this.#answer(task.pinned, task.taskId, buffered, task.req);
-    if (task.req !== null) endRequest(task.req);
+    if (task.req !== null) {
+      endRequest(task.req);
+      runAfter(task.req, this.afterWork);
+    }
     this.#release(task);
   }
 

@@ -45,10 +45,13 @@ if (loaded !== null) {
         bus?.peerRenewed(message.update);
         return;
       case 'stop':
-        void runShutdownHooks(table, isolate, log.error).then(() => {
-          log.flush();
-          port.postMessage({ type: 'stopped' } satisfies FromPooled);
-        });
+        void executor.afterWork
+          .settled(message.graceMs)
+          .then(() => runShutdownHooks(table, isolate, log.error))
+          .then(() => {
+            log.flush();
+            port.postMessage({ type: 'stopped' } satisfies FromPooled);
+          });
         return;
     }
   });

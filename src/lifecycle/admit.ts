@@ -48,6 +48,7 @@ export function admit(lifecycle: Lifecycle, incoming: Incoming): void {
     overAdmitted,
     began: performance.now(),
     route: -1,
+    req: null,
   };
   if (target.length > lifecycle.maxUrlLength) {
     reply(lifecycle, exchange, errorResponse(414, `URI Too Long: the limit is ${lifecycle.maxUrlLength} bytes`));

@@ -6,7 +6,8 @@
 
 import type { AppTable } from '../app/table.ts';
 import type { OnErrorHook, OnRequestHook, OnResponseHook, RequestInfo } from '../app/hooks.ts';
-import type { IsolateInfo } from '../app/request.ts';
+import type { IsolateInfo, Request } from '../app/request.ts';
+import { AfterWork } from '../app/after.ts';
 import type { Logger } from '../core/log.ts';
 import type { IsolateMetrics } from '../executor/isolate-metrics.ts';
 import type { IsolateState } from '../executor/isolate-state.ts';
@@ -78,6 +79,8 @@ export interface Lifecycle extends LifecycleSettings {
    * request in flight, and are cut after it.
    */
   readonly streaming: Set<AbortController>;
+  /** `req.after()` work under way on this worker: a graceful shutdown waits for it. */
+  readonly afterWork: AfterWork;
 }
 
 /** One request, from admission to its reply. */
@@ -98,6 +101,8 @@ export interface Exchange {
   readonly began: number;
   /** The ID of the route that took it; -1 until routing finds one (and for good if none does). */
   route: number;
+  /** The handler's request, when it ran inline (its `after` functions run once the response is sent). */
+  req: Request<unknown, unknown, unknown, unknown> | null;
 }
 
 export function createLifecycle(settings: LifecycleSettings): Lifecycle {
@@ -114,6 +119,7 @@ export function createLifecycle(settings: LifecycleSettings): Lifecycle {
     draining: false,
     exempt: 0,
     streaming: new Set(),
+    afterWork: new AfterWork(settings),
   };
 }
 

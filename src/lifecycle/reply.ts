@@ -8,6 +8,7 @@
 import type { Execution } from '../app/invoke.ts';
 import { describeThrown, faultResponse, internalFault } from '../app/boundary.ts';
 import { disposeBody, isBodyStream, type Outgoing } from '../app/response.ts';
+import { runAfter } from '../app/request.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { M_IN_FLIGHT, M_SHED, M_TIMED_OUT } from '../executor/isolate-metrics.ts';
 import { BodyStreamError } from '../protocol/body.ts';
@@ -64,7 +65,7 @@ function write(lifecycle: Lifecycle, exchange: Exchange, outgoing: Outgoing): vo
     notSent(lifecycle, exchange, thrown);
   }
   if (sending === undefined) {
-    written(lifecycle);
+    written(lifecycle, exchange);
     return;
   }
   if (stop !== null) lifecycle.streaming.add(stop);
@@ -72,7 +73,7 @@ function write(lifecycle: Lifecycle, exchange: Exchange, outgoing: Outgoing): vo
     .catch((thrown: unknown) => notSent(lifecycle, exchange, thrown))
     .finally(() => {
       if (stop !== null) lifecycle.streaming.delete(stop);
-      written(lifecycle);
+      written(lifecycle, exchange);
     });
 }
 
@@ -100,10 +101,14 @@ function notSent(lifecycle: Lifecycle, exchange: Exchange, thrown: unknown): voi
   }
 }
 
-/** A request's response has been written (or its client left): a plain store, as in `admit`. */
-function written(lifecycle: Lifecycle): void {
+/**
+ * A request's response has been written (or its client left): a plain store, as in `admit`; then
+ * the handler's `req.after()` functions, if it added any.
+ */
+function written(lifecycle: Lifecycle, exchange: Exchange): void {
   lifecycle.state.setLoadRelaxed(lifecycle.isolate.index, --lifecycle.inFlight);
   lifecycle.metrics.set(M_IN_FLIGHT, lifecycle.inFlight);
+  if (exchange.req !== null) runAfter(exchange.req, lifecycle.afterWork);
 }
 
 /**

@@ -28,6 +28,7 @@ type Params = Readonly<Record<string, string>>;
 export function runInline(lifecycle: Lifecycle, exchange: Exchange, route: Route, params: Params): void {
   const { incoming } = exchange;
   const req = new Request(exchange.method, exchange.path, exchange.rawQuery, params, incoming.headers, incoming.body, lifecycle.bodyLimit, lifecycle.isolate, incoming);
+  exchange.req = req;
   const timeout = route.timeout ?? lifecycle.handlerTimeout;
   const { state } = lifecycle;
   const self = lifecycle.isolate.index;

@@ -206,15 +206,18 @@ function startServing(table: AppTable, metrics: IsolateMetrics): void {
   /**
    * Graceful shutdown: stop accepting, end event streams (they may never end by themselves; an
    * EventSource reconnects, to another server or to this one once it is back), close WebSockets
-   * with 1001 (their clients reconnect the same way), let the connections finish within
-   * `graceMs`, then run the onShutdown hooks.
+   * with 1001 (their clients reconnect the same way), let the connections and then the
+   * `req.after()` work finish within `graceMs`, then run the onShutdown hooks.
    */
   async function drain(graceMs: number): Promise<void> {
     lifecycle.draining = true;
     listener?.close();
     endStreams(lifecycle);
     void hub.closeAll();
+    const began = performance.now();
     const forced = await connections.drain(graceMs);
+    // req.after() work still running gets what is left of the grace period.
+    await lifecycle.afterWork.settled(graceMs - (performance.now() - began));
     bus?.close();
     await runShutdownHooks(table, isolate, log.error);
     // The supervisor terminates this thread on `drained`: what the log holds is written first.

@@ -169,8 +169,9 @@ export class PoolSupervisor {
   }
 
   /**
-   * Stops every isolate. `graceful`: each runs the app's onShutdown hooks first (at most
-   * `SHUTDOWN_HOOKS_MS`); otherwise (a failed start) they are terminated at once.
+   * Stops every isolate. `graceful`: each lets its `req.after()` work finish (at most the grace
+   * period) and runs the app's onShutdown hooks (at most `SHUTDOWN_HOOKS_MS`) first; otherwise (a
+   * failed start) they are terminated at once.
    */
   async close(graceful = false): Promise<void> {
     this.#closed = true;
@@ -191,10 +192,11 @@ export class PoolSupervisor {
             const onMessage = (message: FromPooled): void => {
               if (message.type === 'stopped') done();
             };
-            const timer = setTimeout(done, SHUTDOWN_HOOKS_MS);
+            const graceMs = this.#options.gracePeriod;
+            const timer = setTimeout(done, graceMs + SHUTDOWN_HOOKS_MS);
             worker.on('message', onMessage);
             worker.once('exit', done);
-            worker.postMessage({ type: 'stop' } satisfies ToPooled);
+            worker.postMessage({ type: 'stop', graceMs } satisfies ToPooled);
           });
         }
         await worker.terminate();

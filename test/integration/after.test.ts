@@ -1,0 +1,168 @@
+/**
+ * req.after(): work that runs on the handler's isolate once the response has been sent, in
+ * order, with errors logged under the request's id, and waited for by a graceful shutdown.
+ */
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { BroadcastChannel } from 'node:worker_threads';
+import type { Server } from '../../src/index.ts';
+import { CliProcess } from '../helpers/cli.ts';
+import { createClient, type Client } from '../helpers/clients.ts';
+import { startTestServer } from '../helpers/server.ts';
+
+const APP = new URL('../fixtures/apps/after.ts', import.meta.url);
+
+interface Report {
+  id: string;
+  step: number | string;
+  threadId: number;
+  ended?: boolean;
+}
+
+/** Collects what the app's after() functions report; `next(match)` waits for one. */
+class Reports {
+  readonly #channel = new BroadcastChannel('fasterapi-test:after');
+  readonly seen: Report[] = [];
+  #waiters: Array<() => void> = [];
+
+  constructor() {
+    this.#channel.onmessage = (event) => {
+      this.seen.push((event as MessageEvent).data as Report);
+      const waiters = this.#waiters;
+      this.#waiters = [];
+      for (const wake of waiters) wake();
+    };
+  }
+
+  async next(match: (report: Report) => boolean): Promise<Report> {
+    for (;;) {
+      const found = this.seen.find(match);
+      if (found !== undefined) return found;
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+  }
+
+  close(): void {
+    this.#channel.close();
+  }
+}
+
+for (const kind of ['h1', 'h2c'] as const) {
+  describe(`req.after() over ${kind}`, () => {
+    let server: Server;
+    let client: Client;
+    let reports: Reports;
+    before(async () => {
+      server = await startTestServer({ pinnedWorkers: 2, pooledWorkers: 1 }, APP);
+      client = createClient(kind, server.port);
+      reports = new Reports();
+    });
+    after(async () => {
+      reports.close();
+      await client.close();
+      await server.close();
+    });
+
+    test('runs every function in order on the handler’s pinned worker, each request’s own', async () => {
+      const ids = await Promise.all(Array.from({ length: 10 }, async () => ((await client.request('/after')).json() as { id: string }).id));
+      for (const id of ids) {
+        const second = await reports.next((r) => r.id === id && r.step === 2);
+        const mine = reports.seen.filter((r) => r.id === id);
+        assert.deepEqual(mine.map((r) => r.step), [1, 2], 'both ran, in the order they were added, once each');
+        assert.ok(server.workerThreadIds.includes(second.threadId));
+      }
+    });
+
+    test('the client has its response while an after() function is still running', async () => {
+      const { id } = (await client.request('/after-held')).json() as { id: string };
+      assert.equal(reports.seen.some((r) => r.id === id), false, 'nothing ran to the end before the response arrived');
+      const release = new BroadcastChannel('fasterapi-test:after-release');
+      release.postMessage(id);
+      release.close();
+      await reports.next((r) => r.id === id && r.step === 'released');
+    });
+
+    test('one that throws or rejects does not stop the next', async () => {
+      const res = await client.request('/after-throws', { headers: { 'x-request-id': `throws-${kind}` } });
+      assert.equal(res.text(), 'ok');
+      await reports.next((r) => r.id === `throws-${kind}` && r.step === 'third');
+    });
+
+    test('after a streamed body, once its last chunk went out', async () => {
+      const res = await client.request('/after-stream', { headers: { 'x-request-id': `stream-${kind}` } });
+      assert.equal(res.text(), 'chunk 0\nchunk 1\nchunk 2\nchunk 3\nchunk 4\n');
+      const report = await reports.next((r) => r.id === `stream-${kind}`);
+      assert.equal(report.ended, true, 'the body had ended when the after() function ran');
+    });
+
+    test('on the pooled isolate for a pooled route', async () => {
+      const { id } = (await client.request('/after-pooled')).json() as { id: string };
+      const report = await reports.next((r) => r.id === id);
+      assert.ok(server.pooledThreadIds.includes(report.threadId));
+    });
+
+    test('added once the response was sent, runs at once', async () => {
+      await client.request('/after-late', { headers: { 'x-request-id': `late-${kind}` } });
+      await reports.next((r) => r.id === `late-${kind}` && r.step === 'late');
+    });
+  });
+}
+
+describe('req.after() and shutdown', () => {
+  for (const path of ['/after-slow', '/after-slow-pooled']) {
+    test(`a graceful shutdown waits for after() work within the grace period (${path})`, async () => {
+      const server = await startTestServer({ pinnedWorkers: 1, pooledWorkers: 1, gracePeriod: 5_000 }, APP);
+      const reports = new Reports();
+      const client = createClient('h1', server.port);
+      try {
+        const { id } = (await client.request(`${path}?ms=400`)).json() as { id: string };
+        await client.close();
+        await server.close();
+        assert.ok(reports.seen.some((r) => r.id === id && r.step === 'slow-done'), 'the work finished before the server closed');
+      } finally {
+        reports.close();
+      }
+    });
+  }
+
+  test('work that outlasts the grace period does not hold the shutdown past it', async () => {
+    const server = await startTestServer({ pinnedWorkers: 1, gracePeriod: 300 }, APP);
+    const reports = new Reports();
+    const client = createClient('h1', server.port);
+    try {
+      const { id } = (await client.request('/after-slow?ms=60000')).json() as { id: string };
+      await client.close();
+      await server.close(); // resolves: the worker is terminated at the end of the grace period
+      assert.equal(reports.seen.some((r) => r.id === id), false);
+    } finally {
+      reports.close();
+    }
+  });
+});
+
+describe('req.after() errors in the log', () => {
+  let cli: CliProcess;
+  before(async () => {
+    cli = new CliProcess(['serve', 'test/fixtures/apps/after.ts', '--port', '0', '--pinned', '1']);
+    await cli.waitForOutput(/Ready: http:\/\/[^:]+:(\d+)/);
+  });
+  after(async () => {
+    cli.child.kill('SIGTERM');
+    await cli.finished;
+  });
+
+  test('name the request by its id, what threw, and where', async () => {
+    const [, port] = cli.stdout.match(/Ready: http:\/\/[^:]+:(\d+)/) ?? [];
+    const client = createClient('h1', Number(port));
+    try {
+      await client.request('/after-throws', { headers: { 'x-request-id': 'logged-after-1' } });
+    } finally {
+      await client.close();
+    }
+    await cli.waitForOutput(/after rejected on purpose/, 'stderr');
+    const lines = cli.stderr.split('\n').filter((line) => line.includes('logged-after-1'));
+    assert.deepEqual(lines, Array(2).fill('✗ FA_ERR_HANDLER in an after() function of GET /after-throws [error id logged-after-1]: it threw after the response was sent'));
+    assert.match(cli.stderr, /logged-after-1\][^\n]*\nError: after failed on purpose\n[^]*logged-after-1\][^\n]*\nError: after rejected on purpose\n/);
+  });
+});
