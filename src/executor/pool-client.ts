@@ -18,9 +18,8 @@
 
 import { describeThrown, internalFault, type Fault, type Reporter } from '../app/boundary.ts';
 import { createLogger, type Logger } from '../core/log.ts';
-import type { Outgoing } from '../app/response.ts';
 import { ErrorCode } from '../core/errors.ts';
-import { err, ok, type Result } from '../core/result.ts';
+import { err, ok } from '../core/result.ts';
 import {
   BodyRest,
   decodeBodyChunk,
@@ -44,7 +43,9 @@ import type { RingProducer } from './ring.ts';
 import { RingEndpoint, type Written } from './ring-endpoint.ts';
 import type { PoolLinkData, RingPair } from './topology.ts';
 
-export type PoolResult = Result<Outgoing, Fault>;
+import type { Pool, PoolResult } from './pool.ts';
+
+export type { PoolResult } from './pool.ts';
 
 /**
  * The longest a pinned worker keeps looking for answers by event-loop turns after a submit, in
@@ -81,7 +82,7 @@ interface AwaitingIsolate {
 type ToIsolate = { readonly kind: 'request'; readonly request: PoolRequest } | { readonly kind: 'cancel'; readonly taskId: number };
 
 /** A request whose path, query and headers are larger than a ring record (see `poolRingSize`). */
-const HEAD_TOO_LARGE: Fault = {
+export const HEAD_TOO_LARGE: Fault = {
   kind: 'http',
   status: 431,
   detail: 'Request headers too large to run this route on the pool',
@@ -97,7 +98,7 @@ interface Link {
   outstanding: number;
 }
 
-export class PoolClient {
+export class PoolClient implements Pool {
   readonly #links: Array<Link | null>;
   /** The newest generation heard of for each isolate, linked or not. */
   readonly #generations: number[];
