@@ -47,6 +47,8 @@ export const ErrorCode = {
   INVALID_RESPONSE_HEADER: 'FA_ERR_INVALID_RESPONSE_HEADER',
   /** An error raised by `HttpError` in user code, answered with its status. */
   HTTP: 'FA_ERR_HTTP',
+  /** `app.request()` cannot run: no in-process runtime is installed, or the in-process client was closed. */
+  IN_PROCESS: 'FA_ERR_IN_PROCESS',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
