@@ -31,8 +31,6 @@ export interface MemoryRequestParts {
   readonly body: Readable | null;
 }
 
-const EMPTY = new Uint8Array(0);
-
 /** What `app.request()` accepts as its first argument. */
 export type RequestInput = string | URL | globalThis.Request;
 
@@ -155,9 +153,10 @@ export class MemoryIncoming implements Incoming {
       return pipeBody(body, out, false, options.stop);
     }
     if (body !== null) headers.set('content-length', String(bodyLength(body)));
-    const bytes = body === null || options.head ? null : typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-    // A Uint8Array body, never a string: the web Response would add a content-type of its own.
-    this.#answer(new globalThis.Response(bytes === null ? null : nullBodyStatus(outgoing.status) ? null : (bytes.byteLength === 0 ? EMPTY : bytes), { status: outgoing.status, headers }));
+    const sent = body === null || options.head || nullBodyStatus(outgoing.status) ? null : body;
+    // Bytes, never a string: given a string, the web Response would add a content-type of its own.
+    const bytes = typeof sent === 'string' ? Buffer.from(sent, 'utf8') : sent;
+    this.#answer(new globalThis.Response(bytes, { status: outgoing.status, headers }));
     this.#close();
     return undefined;
   }

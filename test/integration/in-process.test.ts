@@ -99,6 +99,7 @@ const CASES: readonly Case[] = [
   { name: 'stream of numbers', app: 'api', path: '/stream/numbers?n=20' },
   { name: 'HEAD of a stream', app: 'api', path: '/stream/numbers', method: 'HEAD' },
   { name: 'Readable', app: 'api', path: '/stream/readable' },
+  { name: 'a stream answered 204', app: 'api', path: '/stream/file-no-content?id=in-process' },
   { name: 'web stream', app: 'api', path: '/stream/web' },
   { name: 'server-sent events', app: 'api', path: '/events?n=3', events: true },
   { name: 'stream from a pooled handler: 500', app: 'api', path: '/pooled-stream' },
