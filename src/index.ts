@@ -33,6 +33,8 @@ export { ErrorCode, FasterApiError, HttpError, isFasterApiError, isHttpError } f
 export type { LogLevel } from './core/log.ts';
 export { andThen, err, fromPromise, fromThrowable, isErr, isOk, map, ok, unwrapOr, type Err, type Ok, type Result } from './core/result.ts';
 export { serve, type Server } from './server/serve.ts';
+// Also installs the runtime behind `app.request()` (see app/in-process.ts).
+export { inProcess, type InProcessClient, type InProcessOptions } from './server/in-process.ts';
 export type { ServerWebSocket, SocketData } from './app/websocket/socket.ts';
 export type { WebSocketHandlers, WebSocketOptions } from './app/websocket/route.ts';
 export type { WorkerEvent } from './server/supervisor.ts';

@@ -10,6 +10,7 @@
 import { ErrorCode, FasterApiError } from '../core/errors.ts';
 import { ANY_METHOD, Router } from '../router/router.ts';
 import { builtInRoutes } from './built-in.ts';
+import { inProcessRunner } from './in-process.ts';
 import type { LifespanHook, OnErrorHook, OnRequestHook, OnResponseHook, Plugin, RequestInfo } from './hooks.ts';
 import { isStandardSchema, type RouteSchema } from './schema.ts';
 import type { Reply } from './response.ts';
@@ -188,6 +189,22 @@ export class App {
   /** Runs in every isolate when the server shuts down, after its requests have finished. */
   onShutdown(fn: LifespanHook): this {
     return this.#addHook(this.#lifespan.shutdown, fn, 'an onShutdown hook');
+  }
+
+  /**
+   * Answers one request in-process, as the server would, with web `Request`/`Response` types:
+   * no port, no socket, no worker isolate. `input` is a path (`'/users/1?x=2'`), a URL, or a
+   * `Request`; `init` as for `fetch`. The whole request lifecycle runs (limits, hooks, routing,
+   * validation, the handler, serialisation, plugins); `{ pool: true }` routes cross the pool's
+   * codec on this thread. The app's onStartup hooks run before the first request, and the app
+   * takes no more routes after it. See README, "Testing with app.request()".
+   */
+  request(input: string | URL | globalThis.Request, init?: RequestInit): Promise<globalThis.Response> {
+    try {
+      return inProcessRunner().request(this, input, init);
+    } catch (thrown) {
+      return Promise.reject(thrown);
+    }
   }
 
   /** The registered routes, in ID order. */

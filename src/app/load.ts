@@ -46,9 +46,16 @@ export async function loadApp(appUrl: string): Promise<Result<AppTable, LoadErro
 export async function startApp(appUrl: string, isolate: IsolateInfo): Promise<Result<AppTable, LoadError>> {
   const loaded = await loadApp(appUrl);
   if (!loaded.ok) return loaded;
-  for (const hook of loaded.value.lifespan.startup) {
-    const ran = await fromPromise(async () => hook(isolate), describeThrown);
-    if (!ran.ok) return err({ code: ErrorCode.STARTUP_HOOK, message: `an onStartup hook of ${appUrl} failed: ${ran.error}` });
-  }
+  const started = await runStartupHooks(loaded.value, isolate);
+  if (!started.ok) return err({ code: ErrorCode.STARTUP_HOOK, message: `an onStartup hook of ${appUrl} failed: ${started.error}` });
   return loaded;
+}
+
+/** Runs the app's onStartup hooks in order; the first that throws stops them, and says why. */
+export async function runStartupHooks(table: AppTable, isolate: IsolateInfo): Promise<Result<void, string>> {
+  for (const hook of table.lifespan.startup) {
+    const ran = await fromPromise(async () => hook(isolate), describeThrown);
+    if (!ran.ok) return ran;
+  }
+  return ok(undefined);
 }

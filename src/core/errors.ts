@@ -55,6 +55,8 @@ export const ErrorCode = {
   TASK_TIMEOUT: 'FA_ERR_TASK_TIMEOUT',
   /** `app.run()` named a task the app never registered, or was called while the app module loads. */
   TASK: 'FA_ERR_TASK',
+  /** `app.request()` cannot run: no in-process runtime is installed, or the in-process client was closed. */
+  IN_PROCESS: 'FA_ERR_IN_PROCESS',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -19,9 +19,8 @@
 import { describeThrown, internalFault, type Fault, type Reporter } from '../app/boundary.ts';
 import type { TaskDefinition, TaskOutcome } from '../app/task.ts';
 import { createLogger, type Logger } from '../core/log.ts';
-import type { Outgoing } from '../app/response.ts';
 import { ErrorCode } from '../core/errors.ts';
-import { err, ok, type Result } from '../core/result.ts';
+import { err, ok } from '../core/result.ts';
 import {
   BodyRest,
   decodeBodyChunk,
@@ -47,14 +46,16 @@ import type { RingProducer } from './ring.ts';
 import { RingEndpoint, type Written } from './ring-endpoint.ts';
 import type { PoolLinkData, RingPair } from './topology.ts';
 
-export type PoolResult = Result<Outgoing, Fault>;
+import type { Pool, PoolResult } from './pool.ts';
+
+export type { PoolResult } from './pool.ts';
 
 /**
  * What a pooled task's answer means to `app.run`: a TASK is answered with a response with no
  * headers, 200 and the result's bytes or 500 and what the task threw (pooled-executor.ts), or
  * with the faults every pooled request can get.
  */
-function taskOutcome(result: PoolResult): TaskOutcome {
+export function taskOutcome(result: PoolResult): TaskOutcome {
   if (result.ok) {
     const { status, body } = result.value;
     const bytes = typeof body === 'string' ? Buffer.from(body) : (body as Uint8Array);
@@ -112,7 +113,7 @@ interface AwaitingIsolate {
 type ToIsolate = Job | { readonly kind: 'cancel'; readonly taskId: number };
 
 /** A request whose path, query and headers are larger than a ring record (see `poolRingSize`). */
-const HEAD_TOO_LARGE: Fault = {
+export const HEAD_TOO_LARGE: Fault = {
   kind: 'http',
   status: 431,
   detail: 'Request headers too large to run this route on the pool',
@@ -128,7 +129,7 @@ interface Link {
   outstanding: number;
 }
 
-export class PoolClient {
+export class PoolClient implements Pool {
   readonly #links: Array<Link | null>;
   /** The newest generation heard of for each isolate, linked or not. */
   readonly #generations: number[];

@@ -19,36 +19,30 @@
  * limit (isolate-state.ts): if it overruns, the supervisor's watchdog replaces the whole isolate.
  */
 
-import { routeLabel, taskRouteId, type AppTable, type Route } from '../app/app.ts';
-import { executeTask, type TaskDefinition, type TaskResult } from '../app/task.ts';
-import { invoke, type Execution, type InvokeContext } from '../app/invoke.ts';
-import { endRequest, Request, runAfter, type IsolateInfo } from '../app/request.ts';
+import type { AppTable, Route } from '../app/app.ts';
+import type { TaskDefinition } from '../app/task.ts';
+import type { Execution, InvokeContext } from '../app/invoke.ts';
+import { endRequest, runAfter, type IsolateInfo, type Request } from '../app/request.ts';
 import { AfterWork } from '../app/after.ts';
-import { disposeBody, isBodyStream, NO_RESPONSE, Response, type BufferedOutgoing } from '../app/response.ts';
-import { describeThrown, internalFault, type Fault } from '../app/boundary.ts';
+import { internalFault } from '../app/boundary.ts';
 import { ErrorCode } from '../core/errors.ts';
-import type { Result } from '../core/result.ts';
 import {
   decodeBodyChunk,
   decodeRequest,
   decodeTask,
-  encodeFault,
-  encodeResponse,
   recordFlags,
   recordKind,
   recordTaskId,
   FLAG_MORE,
-  NO_ROOM,
   RecordKind,
-  TOO_LARGE,
   type DecodedRequest,
   type DecodedTask,
-  type PooledFault,
 } from './codec.ts';
 import { Doorbell } from './doorbell.ts';
 import type { IsolateState } from './isolate-state.ts';
 import type { RingProducer } from './ring.ts';
 import { RingEndpoint, type Written } from './ring-endpoint.ts';
+import { refuseStream, startJob, startTask, writeAnswer, type PooledExecution, type TaskSite } from './pooled-task.ts';
 import type { PooledIsolateData, RingPair } from './topology.ts';
 
 /**
@@ -68,9 +62,6 @@ interface PooledTask {
   req: Request | null;
 }
 
-/** What goes back over the response ring: a body in memory, or a fault. */
-type PooledExecution = Result<BufferedOutgoing, Fault>;
-
 /** An answer to one task (a body that does not fit one record follows as chunks). */
 interface Answer {
   readonly taskId: number;
@@ -84,8 +75,9 @@ export class PooledExecutor {
   readonly #table: AppTable;
   readonly #routes: readonly Route[];
   readonly #context: InvokeContext;
-  readonly #isolate: IsolateInfo;
   readonly #state: IsolateState;
+  /** The isolate, its state words and its reporter, as the shared task steps take them (pooled-task.ts). */
+  readonly #site: TaskSite;
   readonly #slots: number;
   readonly #queueLimit: number;
   readonly #handlerTimeout: number;
@@ -107,12 +99,12 @@ export class PooledExecutor {
     this.#table = table;
     this.#routes = table.routes;
     this.#context = context;
-    this.#isolate = isolate;
     this.#state = state;
     this.#slots = data.slots;
     this.#queueLimit = data.queueLimit;
     this.#handlerTimeout = data.handlerTimeout;
     this.afterWork = new AfterWork(context);
+    this.#site = { isolate, state, index: data.index, context };
     this.#generations = data.rings.map(() => 0);
     this.#partial = data.rings.map(() => new Map());
     this.#endpoint = new RingEndpoint<Answer>(
@@ -262,70 +254,30 @@ export class PooledExecutor {
     }
   }
 
-  /** Runs the task's handler in a task slot; its synchronous part is published for the watchdog. */
+  /** Runs the task's handler (or the pooled task) in a task slot; its synchronous part is published for the watchdog. */
   #start(task: PooledTask): void {
     this.#running.add(task);
+    let result: Execution | Promise<Execution>;
     if (task.job !== null) {
-      this.#startJob(task, task.job.definition, task.job.input);
-      return;
+      result = startJob(this.#site, this.#table, task.job.definition, task.job.input.body, task.job.input.timeoutMs);
+    } else {
+      const started = startTask(this.#site, task.route as Route, task.request as DecodedRequest, this.#timeoutOf(task));
+      task.req = started.req;
+      result = started.result;
     }
-    const request = task.request as DecodedRequest;
-    const route = task.route as Route;
-    const req = new Request(
-      request.method,
-      request.path,
-      request.rawQuery,
-      request.params,
-      request,
-      request.body,
-      request.body.byteLength,
-      this.#isolate,
-    );
-    task.req = req;
-    const res = route.wantsResponse ? new Response() : NO_RESPONSE;
-    this.#state.enterHandler(this.#index, this.#timeoutOf(task), route.id);
-    const result = invoke(route, req, res, this.#context);
-    this.#state.leaveHandler(this.#index);
     if (result instanceof Promise) result.then((settled) => this.#complete(task, settled));
     else this.#complete(task, result);
   }
 
-  /**
-   * Runs a pooled task (`app.run`). Its answer is a response with no headers: 200 and the
-   * result's bytes, or 500 and what it threw (app/task.ts makes both, and never throws). The
-   * watchdog names it by its ID among the reported routes.
-   */
-  #startJob(task: PooledTask, definition: TaskDefinition, input: DecodedTask): void {
-    this.#state.enterHandler(this.#index, input.timeoutMs, taskRouteId(this.#table, definition));
-    const outcome = executeTask(definition, input.body);
-    this.#state.leaveHandler(this.#index);
-    if (outcome instanceof Promise) outcome.then((settled) => this.#complete(task, jobAnswer(settled)));
-    else this.#complete(task, jobAnswer(outcome));
-  }
-
   /** The handler settled: answer, unless the task was cancelled or its pinned worker replaced, and free the slot. */
   #complete(task: PooledTask, result: Execution): void {
-    const buffered = this.#refuseStream(task, result);
+    const buffered = task.route === null ? (result as PooledExecution) : refuseStream(this.#context, task.route, result, task.req?.id);
     if (!task.cancelled && task.generation === this.#generations[task.pinned]) this.#answer(task.pinned, task.taskId, buffered, task.req);
     if (task.req !== null) {
       endRequest(task.req);
       runAfter(task.req, this.afterWork);
     }
     this.#release(task);
-  }
-
-  /**
-   * A streamed body cannot cross the response ring (the ring has no flow control per response, so
-   * one slow client would stall every answer behind it): routes that stream run inline, and the
-   * app refuses `{ pool: true, stream: true }` at registration. A handler that returns a stream
-   * anyway, on a route that did not say it streams and spilled over here, gets a 500 whose log
-   * line says what to change.
-   */
-  #refuseStream(task: PooledTask, result: Execution): PooledExecution {
-    if (!result.ok || !isBodyStream(result.value.body)) return result as PooledExecution;
-    disposeBody(result.value.body);
-    const description = 'it returned a streamed body on the pooled executor, which cannot stream; declare the route with { stream: true } so it always runs inline';
-    return { ok: false, error: internalFault(ErrorCode.HANDLER, routeLabel(task.route as Route), description, this.#context, task.req?.id) };
   }
 
   /** Frees the task's slot for the next waiting task (once, whichever of completion and cancel comes first). */
@@ -340,42 +292,8 @@ export class PooledExecutor {
     this.#endpoint.send(pinned, { taskId, result, req });
   }
 
-  /**
-   * Writes one answer for the endpoint. The answer holds what the handler gave (its body's
-   * bytes, its headers' values), so writing it may throw: then the request is answered with a
-   * 500 instead, under an error id that names what failed.
-   */
+  /** Writes one answer for the endpoint (see `writeAnswer`). */
   #write(ring: RingProducer, answer: Answer): Written {
-    try {
-      return this.#encode(ring, answer);
-    } catch (thrown) {
-      const fault = internalFault(ErrorCode.HANDLER, `pooled task ${answer.taskId}`, `its answer could not be written: ${describeThrown(thrown)}`, this.#context, answer.req?.id);
-      return encodeFault(ring, answer.taskId, fault) === 0;
-    }
+    return writeAnswer(ring, answer.taskId, answer.result, this.#context, () => answer.req?.id);
   }
-
-  /** Encodes one answer; a response whose body does not fit whole leaves the rest to follow. */
-  #encode(ring: RingProducer, { taskId, result, req }: Answer): Written {
-    if (!result.ok) {
-      const done = encodeFault(ring, taskId, result.error as PooledFault);
-      if (done !== TOO_LARGE) return done === 0;
-      return encodeFault(ring, taskId, this.#tooLarge(taskId, 'an HttpError whose detail and headers', req?.id)) === 0;
-    }
-    const written = encodeResponse(ring, taskId, result.value);
-    if (written === NO_ROOM) return false;
-    if (written === TOO_LARGE) return encodeFault(ring, taskId, this.#tooLarge(taskId, 'a response whose headers', req?.id)) === 0;
-    return typeof written === 'number' ? true : written;
-  }
-
-  /** A 500 for an answer that can never fit a ring record, logged under its error id. */
-  #tooLarge(taskId: number, what: string, requestId: string | undefined): PooledFault {
-    return internalFault(ErrorCode.HANDLER, `pooled task ${taskId}`, `it returned ${what} are larger than a ring record; raise poolRingSize`, this.#context, requestId);
-  }
-}
-
-const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
-
-/** A pooled task's result as the response that carries it back (see the TASK record in codec.ts). */
-function jobAnswer(result: TaskResult): Execution {
-  return { ok: true, value: { status: result.kind === 'value' ? 200 : 500, headers: NO_HEADERS, body: result.bytes } };
 }

@@ -11,7 +11,7 @@ import { AfterWork } from '../app/after.ts';
 import type { Logger } from '../core/log.ts';
 import type { IsolateMetrics } from '../executor/isolate-metrics.ts';
 import type { IsolateState } from '../executor/isolate-state.ts';
-import type { PoolClient } from '../executor/pool-client.ts';
+import type { Pool } from '../executor/pool.ts';
 import type { Incoming } from '../protocol/incoming.ts';
 
 /** How a pinned worker's lifecycle is set up (see `createLifecycle`). */
@@ -27,7 +27,7 @@ export interface LifecycleSettings {
   /** Default handler timeout in ms (0: none); a route's own `timeout` wins. Bounds async hooks too. */
   readonly handlerTimeout: number;
   /** The pooled executor, or null when there is no pool. */
-  readonly pool: PoolClient | null;
+  readonly pool: Pool | null;
   /** Saturation: more requests in flight than this spill eligible routes to the pool. */
   readonly spillInFlight: number;
   /** Saturation: an event-loop delay above this (ms) spills eligible routes to the pool. */

@@ -120,7 +120,7 @@ function logAccess(lifecycle: Lifecycle, exchange: Exchange, status: number, mic
   const route = exchange.route === -1 ? null : (lifecycle.table.routes[exchange.route]?.path ?? null);
   const durationMs = Math.round(micros) / 1000;
   // ALPN's names, as the metrics label connections.
-  const protocol = exchange.incoming.protocol === 'h1' ? 'http/1.1' : 'h2';
+  const protocol = PROTOCOL_NAMES[exchange.incoming.protocol];
   const { log } = lifecycle;
   if (log.format === 'pretty') {
     log.info(`${exchange.method} ${exchange.path} ${status} ${durationMs} ms ${protocol} [${exchange.id}]`);
@@ -136,6 +136,8 @@ function logAccess(lifecycle: Lifecycle, exchange: Exchange, status: number, mic
     protocol,
   });
 }
+
+const PROTOCOL_NAMES = { h1: 'http/1.1', h2: 'h2', memory: 'in-process' } as const;
 
 function isBodyStreamError(thrown: unknown): thrown is BodyStreamError {
   try {

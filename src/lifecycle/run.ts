@@ -17,7 +17,7 @@ import { readBody, Request } from '../app/request.ts';
 import { disposeBody, NO_RESPONSE, Response } from '../app/response.ts';
 import { isHttpError } from '../core/errors.ts';
 import { err } from '../core/result.ts';
-import type { PoolClient } from '../executor/pool-client.ts';
+import type { Pool } from '../executor/pool.ts';
 import type { Exchange, Lifecycle } from './context.ts';
 import { replyWith } from './reply.ts';
 
@@ -61,7 +61,7 @@ export function runInline(lifecycle: Lifecycle, exchange: Exchange, route: Route
   }
 }
 
-export function runPooled(lifecycle: Lifecycle, exchange: Exchange, pool: PoolClient, route: Route, params: Params): void {
+export function runPooled(lifecycle: Lifecycle, exchange: Exchange, pool: Pool, route: Route, params: Params): void {
   const { incoming } = exchange;
   const timeout = route.timeout ?? lifecycle.handlerTimeout;
   const submit = (body: Uint8Array): void => {

@@ -38,8 +38,8 @@ export interface RespondOptions {
  * (431), like the heads past `maxHeaderSize` that llhttp and nghttp2 refuse.
  */
 export interface Incoming extends Closable {
-  /** `h1` or `h2`, for logs. */
-  readonly protocol: 'h1' | 'h2';
+  /** `h1` or `h2`, for logs; `memory` for a request made in-process (`app.request()`, memory.ts). */
+  readonly protocol: 'h1' | 'h2' | 'memory';
   /** Uppercase method. */
   readonly method: string;
   /** Origin form: the path and `?query` as sent, or `*`; an absolute-form target is reduced to it. */
