@@ -258,3 +258,35 @@ describe('registering and running tasks on an App', () => {
     await assert.rejects(app.run('two', null), (error: unknown) => isFasterApiError(error) && /no task is registered as "two"/.test(error.message));
   });
 });
+
+describe('pooled tasks in-process (app.request)', () => {
+  test('cross the TASK record and its chunk records on the calling thread, with the same values and errors', async () => {
+    const { inProcess } = await import('../../src/index.ts');
+    const app = (await import(TASKS_APP.href)).default as App;
+    const client = inProcess(app, { bodyLimit: 4 * 1024 * 1024, logLevel: 'silent' });
+    try {
+      const call = async (task: string, input: unknown, timeout?: number): Promise<Outcome> =>
+        (await (await client.request(`/run/${task}`, { method: 'POST', body: JSON.stringify({ input, timeout }) })).json()) as Outcome;
+      const where = await call('where', 'in-process');
+      assert.deepEqual(where.result, { tag: 'in-process', threadId: where.caller });
+      assert.deepEqual(await (await client.request('/structured')).json(), { date: true, big: true, map: true, set: true, bytes: true, nested: true, sameObject: false });
+      // Larger than a ring record both ways: the input and the result go in chunk records.
+      const body = randomBytes(2 * 1024 * 1024);
+      const digest = await client.request('/digest', { method: 'POST', body });
+      assert.deepEqual(await digest.json(), { size: body.byteLength, sha256: createHash('sha256').update(body).digest('hex') });
+      const filled = new Uint8Array(await (await client.request(`/fill?size=${2 * 1024 * 1024 + 3}&byte=201`)).arrayBuffer());
+      assert.equal(filled.byteLength, 2 * 1024 * 1024 + 3);
+      assert.ok(filled.every((b) => b === 201));
+      const quota = await call('quota', 3);
+      assert.deepEqual([quota.name, quota.code, quota.limit, quota.stackNamesTask], ['QuotaError', 'E_QUOTA', 3, true]);
+      const unclonable = await call('unclonable', null);
+      assert.equal(unclonable.name, 'TypeError');
+      const late = await call('sleep', { ms: 2_000 }, 50);
+      assert.deepEqual([late.status, late.code], [504, ErrorCode.TASK_TIMEOUT]);
+      const teapot = await client.request('/raw/teapot', { method: 'POST', body: '{}' });
+      assert.equal(teapot.status, 418);
+    } finally {
+      await client.close();
+    }
+  });
+});
