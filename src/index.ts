@@ -13,6 +13,9 @@ export type { InferOutput, RouteSchema, StandardSchemaV1, ValidationIssue } from
 export { formatEvent, sse, type ServerSentEvent, type SseOptions } from './app/sse.ts';
 export { compression, type CompressionOptions, type Encoding } from './plugins/compression.ts';
 export { cors, type CorsOptions } from './plugins/cors.ts';
+export { Form, type FormFields } from './app/form.ts';
+export { FORM_DEFAULTS, type FormLimits, type FormOptions, type RouteFormOptions } from './app/form-options.ts';
+export { UploadedFile } from './app/uploaded-file.ts';
 export { Request, type IncomingHeaders, type IsolateInfo, type Query } from './app/request.ts';
 export { reply, Response, type BodyStream, type HeaderValue, type OutgoingHeaders, type Reply, type ReplyInit } from './app/response.ts';
 export { DEFAULTS, type ListenerMode, type ServeOptions } from './config/options.ts';

@@ -12,6 +12,7 @@ import { ANY_METHOD, Router } from '../router/router.ts';
 import { builtInRoutes } from './built-in.ts';
 import type { LifespanHook, OnErrorHook, OnRequestHook, OnResponseHook, Plugin, RequestInfo } from './hooks.ts';
 import { isStandardSchema, type RouteSchema } from './schema.ts';
+import { FORM_DEFAULTS, resolveFormOptions, type ResolvedFormOptions } from './form-options.ts';
 import type { Reply } from './response.ts';
 import { resolveSocketRoute, type SocketRoute, type WebSocketHandlers, type WebSocketOptions } from './websocket/route.ts';
 import { routeInfo, type AppOptions, type AppTable, type BuiltIn, type Handler, type Route, type RouteInfo, type RouteOptions } from './table.ts';
@@ -186,6 +187,11 @@ export class App {
           'remove pool: true, or return the whole body',
       );
     }
+    const bodyLimit = options?.bodyLimit;
+    if (bodyLimit !== undefined && (!Number.isSafeInteger(bodyLimit) || bodyLimit < 0)) {
+      throw new FasterApiError(ErrorCode.ROUTE_DEFINITION, `the bodyLimit of ${where} must be a whole number of bytes from 0`);
+    }
+    const form = formOf(options?.form, where);
     const schema = options?.schema;
     if (schema !== undefined) {
       for (const [part, value] of Object.entries(schema)) {
@@ -211,6 +217,8 @@ export class App {
       streamType: stream ? knownType : null,
       timeout,
       wantsResponse: handler.length >= 2,
+      bodyLimit,
+      form,
       schema,
       docs,
       builtIn,
@@ -237,6 +245,15 @@ function streamType(handler: Handler): string | null {
   const marked = (handler as unknown as Record<symbol, unknown>)[STREAMS];
   if (typeof marked === 'string') return marked;
   return Object.prototype.toString.call(handler) === '[object AsyncGeneratorFunction]' ? 'application/octet-stream' : null;
+}
+
+/** A route's `form` option, resolved over the defaults; throws naming the option when it is wrong. */
+function formOf(given: unknown, where: string): ResolvedFormOptions | null {
+  if (given === undefined || given === false) return null;
+  if (given === true) return FORM_DEFAULTS;
+  const resolved = resolveFormOptions(given as never, FORM_DEFAULTS);
+  if (typeof resolved === 'string') throw new FasterApiError(ErrorCode.ROUTE_DEFINITION, `the form option of ${where}: ${resolved}`);
+  return resolved;
 }
 
 /** The table behind an App-like value, or `null` if `value` is not an App. */
