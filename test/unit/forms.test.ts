@@ -2,19 +2,11 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { refused } from '../helpers/refused.ts';
 import { appTable } from '../../src/app/app.ts';
 import { parseForm } from '../../src/app/form.ts';
 import { TempDir } from '../../src/app/uploaded-file.ts';
 import { App, ErrorCode, FORM_DEFAULTS, isFasterApiError, isHttpError } from '../../src/index.ts';
-
-function refused(fn: () => unknown, message: RegExp): void {
-  assert.throws(fn, (thrown: unknown) => {
-    assert.ok(isFasterApiError(thrown));
-    assert.equal(thrown.code, ErrorCode.ROUTE_DEFINITION);
-    assert.match(thrown.message, message);
-    return true;
-  });
-}
 
 describe('route options for forms', () => {
   test('bodyLimit must be a whole number of bytes', () => {
