@@ -207,26 +207,36 @@ interface Receiving {
  */
 function feed(source: FormSource, parser: busboy.Busboy, state: Receiving): () => void {
   const { body, bodyLimit } = source;
+  // What the parser (or a listener of ours it calls) throws fails the form rather than the
+  // worker: the boundary answers it 500 with an error id and logs the stack.
+  const guarded = (write: () => unknown): boolean => {
+    try {
+      return write() !== false;
+    } catch (thrown) {
+      state.fail(thrown);
+      return true;
+    }
+  };
   if (body instanceof Uint8Array) {
     if (body.byteLength > bodyLimit) queueMicrotask(() => state.fail(bodyTooLarge(bodyLimit)));
-    else parser.end(body);
+    else guarded(() => parser.end(body));
     return () => {};
   }
   let size = 0;
   const cut = (): HttpError => new HttpError(400, 'The request was closed before its body was complete', { code: ErrorCode.BAD_REQUEST });
   if (body.readableEnded || body.destroyed || body.readableAborted || body.errored !== null) {
-    queueMicrotask(() => (body.readableEnded ? parser.end() : state.fail(cut())));
+    queueMicrotask(() => (body.readableEnded ? guarded(() => parser.end()) : state.fail(cut())));
     return () => {};
   }
   const onData = (chunk: Buffer): void => {
     size += chunk.length;
     if (size > bodyLimit) state.fail(bodyTooLarge(bodyLimit));
-    else if (!parser.write(chunk)) body.pause();
+    else if (!guarded(() => parser.write(chunk))) body.pause();
   };
   const onDrain = (): void => void body.resume();
   const onEnd = (): void => {
     stop(false);
-    parser.end();
+    guarded(() => parser.end());
   };
   const onGone = (): void => state.fail(cut());
   const stop = (pause = true): void => {

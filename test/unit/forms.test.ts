@@ -1,7 +1,17 @@
-/** The form options a route may declare, checked at registration, and the shape of a parsed form. */
+/**
+ * The form options a route may declare, checked at registration; the shape of a parsed form; and
+ * the multipart parser under property tests: whatever the chunking, and whatever the damage.
+ */
 
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
+import { MULTIPART_TYPE, multipart } from '../helpers/multipart.ts';
 import { refused } from '../helpers/refused.ts';
 import { appTable } from '../../src/app/app.ts';
 import { parseForm } from '../../src/app/form.ts';
@@ -64,5 +74,87 @@ describe('parseForm on bytes in memory', () => {
 
   test('an empty multipart body is malformed', async () => {
     await assert.rejects(parse('', 'multipart/form-data; boundary=b'), (thrown: unknown) => isHttpError(thrown) && thrown.status === 400 && thrown.code === ErrorCode.INVALID_FORM);
+  });
+});
+
+/** Up to `numRuns` runs, or fewer past 10 s on a slow machine; a counterexample found is still reported. */
+const BUDGET = (numRuns: number): fc.Parameters<unknown> => ({ numRuns, interruptAfterTimeLimit: 10_000 });
+
+const fieldName = fc.string({ unit: fc.constantFrom('a', 'b', 'é', '_', '1'), minLength: 1, maxLength: 6 });
+const partArb = fc.oneof(
+  fc.record({ name: fieldName, value: fc.string({ unit: 'grapheme', maxLength: 40, size: 'medium' }) }),
+  fc.record({ name: fieldName, value: fc.uint8Array({ maxLength: 300, size: 'max' }), filename: fc.constantFrom('a.bin', 'résumé.pdf', '') }),
+);
+
+/** `body` as a stream in chunks cut at `cuts` (fractions of its length), as a socket hands it over. */
+function inChunks(body: Buffer, cuts: readonly number[]): Readable {
+  const at = [...new Set(cuts.map((c) => Math.floor(c * body.length)))].sort((a, b) => a - b);
+  const chunks: Buffer[] = [];
+  let from = 0;
+  for (const to of [...at, body.length]) {
+    if (to > from) chunks.push(body.subarray(from, to));
+    from = Math.max(from, to);
+  }
+  return Readable.from(chunks, { objectMode: false });
+}
+
+describe('parseForm, property-based', () => {
+  const options = { ...FORM_DEFAULTS, memoryLimit: 64, hash: 'sha256' };
+
+  test('gives back every field and file as sent, however the body is cut into chunks', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fasterapi-forms-prop-'));
+    try {
+      await fc.assert(
+        fc.asyncProperty(fc.array(partArb, { maxLength: 8 }), fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { maxLength: 6 }), async (parts, cuts) => {
+          const temp = new TempDir(dir);
+          try {
+            const form = await parseForm({ body: inChunks(multipart(parts), cuts), contentType: MULTIPART_TYPE, bodyLimit: 1 << 20, temp }, { ...options, tmpDir: dir });
+            const sentFields = parts.filter((p) => !('filename' in p));
+            const sentFiles = parts.filter((p) => 'filename' in p) as Array<{ name: string; value: Uint8Array; filename: string }>;
+            for (const name of new Set(sentFields.map((p) => p.name))) {
+              assert.deepEqual(form.getAll(name), sentFields.filter((p) => p.name === name).map((p) => p.value));
+            }
+            assert.equal(form.files.length, sentFiles.length);
+            for (const [i, file] of form.files.entries()) {
+              const sent = sentFiles[i]!;
+              assert.equal(file.fieldName, sent.name);
+              assert.equal(file.filename, sent.filename);
+              assert.equal(file.size, sent.value.length);
+              assert.deepEqual(Buffer.from(await file.bytes()), Buffer.from(sent.value));
+              assert.equal(file.hash, createHash('sha256').update(sent.value).digest('hex'));
+              assert.equal(file.path !== null, sent.value.length > options.memoryLimit);
+            }
+          } finally {
+            await temp.end();
+          }
+        }),
+        BUDGET(150),
+      );
+      assert.deepEqual(readdirSync(dir), [], 'every temporary folder was removed');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a damaged body settles as a form or a 400 / 413, never as anything else', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(partArb, { minLength: 1, maxLength: 4 }),
+        fc.array(fc.record({ at: fc.double({ min: 0, max: 1, noNaN: true }), byte: fc.integer({ min: 0, max: 255 }) }), { minLength: 1, maxLength: 4 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        async (parts, flips, keep) => {
+          const body = multipart(parts);
+          for (const { at, byte } of flips) body[Math.floor(at * (body.length - 1))] = byte;
+          const cut = body.subarray(0, Math.ceil(keep * body.length));
+          try {
+            await parseForm({ body: inChunks(cut, [0.3, 0.6]), contentType: MULTIPART_TYPE, bodyLimit: 1 << 20, temp: new TempDir('/nonexistent') }, { ...options, memoryLimit: 1 << 20 });
+          } catch (thrown) {
+            assert.ok(isHttpError(thrown), `not an HttpError: ${String(thrown)}`);
+            assert.ok(thrown.status === 400 || thrown.status === 413, `status ${thrown.status}`);
+          }
+        },
+      ),
+      BUDGET(300),
+    );
   });
 });
