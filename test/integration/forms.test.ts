@@ -224,6 +224,20 @@ overEachClient(['h1', 'h2c'], () => server.port, (client) => {
         await emptied(dir);
       });
 
+      test('a form that fails has deleted its files by the time the handler sees the error', async () => {
+        const dir = freshDir();
+        const res = await post(client(), `/${where}/catches`, multipart([{ name: 'a', filename: 'a', value: randomBytes(50) }, { name: 'b', filename: 'b', value: randomBytes(101) }]), { 'x-tmp-dir': dir });
+        assert.equal(res.status, 200, res.text());
+        assert.deepEqual(res.json(), { failed: 413, left: [] });
+      });
+
+      test('temporary files are deleted when the handler times out', async () => {
+        const dir = freshDir();
+        const res = await post(client(), `/${where}/stalls`, multipart([{ name: 'a', filename: 'a', value: randomBytes(50) }]), { 'x-tmp-dir': dir });
+        assert.equal(res.status, 504);
+        await emptied(dir);
+      });
+
       test('a malformed multipart body is 400: no boundary, or cut short', async () => {
         const noBoundary = await client().request(`/${where}/small`, { method: 'POST', body: multipart(fields(1)), headers: { 'content-type': 'multipart/form-data' } });
         assert.equal(noBoundary.status, 400);
