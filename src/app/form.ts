@@ -131,8 +131,9 @@ function multipart(source: FormSource, o: ResolvedFormOptions): Promise<Form> {
   try {
     parser = busboy({
       headers: { 'content-type': source.contentType! },
-      // One past each limit: busboy flags a part that reaches its limit, and one that is exactly
-      // at ours passes. The counts are checked here (checkField, onFile), busboy's only bound it.
+      // One past each limit: busboy flags a part that reaches its limit, and one exactly at ours
+      // passes. The counts are checked here (checkField, the 'file' listener); busboy's limits
+      // only bound what it holds.
       limits: { fileSize: o.fileSize + 1, fieldSize: o.fieldSize + 1, fields: o.fields + 1, files: o.files + 1, parts: o.parts + 1 },
       // Filenames in UTF-8, as browsers send them.
       defParamCharset: 'utf8',
