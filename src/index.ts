@@ -26,6 +26,9 @@ export {
   type CookieTarget,
 } from './app/cookies.ts';
 export { MIN_KEY_BYTES, signedCookies, type SignedCookies, type SignedCookiesOptions } from './app/signed-cookies.ts';
+export { Form, type FormFields } from './app/form.ts';
+export { FORM_DEFAULTS, type FormLimits, type FormOptions, type RouteFormOptions } from './app/form-options.ts';
+export { UploadedFile } from './app/uploaded-file.ts';
 export { Request, type IncomingHeaders, type IsolateInfo, type Query } from './app/request.ts';
 export { reply, Response, type BodyStream, type HeaderValue, type OutgoingHeaders, type Reply, type ReplyInit } from './app/response.ts';
 export { DEFAULTS, type ListenerMode, type ServeOptions } from './config/options.ts';

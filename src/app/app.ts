@@ -13,6 +13,7 @@ import { builtInRoutes } from './built-in.ts';
 import { inProcessRunner } from './in-process.ts';
 import type { LifespanHook, OnErrorHook, OnRequestHook, OnResponseHook, Plugin, RequestInfo } from './hooks.ts';
 import { isStandardSchema, type RouteSchema } from './schema.ts';
+import { FORM_DEFAULTS, resolveFormOptions, type ResolvedFormOptions } from './form-options.ts';
 import type { Reply } from './response.ts';
 import { encodeTaskInput, settleTask, type RunOptions, type TaskDefinition, type TaskFunction, type TaskOptions, type TaskRunner } from './task.ts';
 import { resolveSocketRoute, type SocketRoute, type WebSocketHandlers, type WebSocketOptions } from './websocket/route.ts';
@@ -259,6 +260,11 @@ export class App {
           'remove pool: true, or return the whole body',
       );
     }
+    const bodyLimit = options?.bodyLimit;
+    if (bodyLimit !== undefined && (!Number.isSafeInteger(bodyLimit) || bodyLimit < 0)) {
+      throw new FasterApiError(ErrorCode.ROUTE_DEFINITION, `the bodyLimit of ${where} must be a whole number of bytes from 0`);
+    }
+    const form = formOf(options?.form, where);
     const schema = options?.schema;
     if (schema !== undefined) {
       for (const [part, value] of Object.entries(schema)) {
@@ -284,6 +290,8 @@ export class App {
       streamType: stream ? knownType : null,
       timeout,
       wantsResponse: handler.length >= 2,
+      bodyLimit,
+      form,
       schema,
       docs,
       builtIn,
@@ -310,6 +318,15 @@ function streamType(handler: Handler): string | null {
   const marked = (handler as unknown as Record<symbol, unknown>)[STREAMS];
   if (typeof marked === 'string') return marked;
   return Object.prototype.toString.call(handler) === '[object AsyncGeneratorFunction]' ? 'application/octet-stream' : null;
+}
+
+/** A route's `form` option, resolved over the defaults; throws naming the option when it is wrong. */
+function formOf(given: unknown, where: string): ResolvedFormOptions | null {
+  if (given === undefined || given === false) return null;
+  if (given === true) return FORM_DEFAULTS;
+  const resolved = resolveFormOptions(given as never, FORM_DEFAULTS);
+  if (typeof resolved === 'string') throw new FasterApiError(ErrorCode.ROUTE_DEFINITION, `the form option of ${where}: ${resolved}`);
+  return resolved;
 }
 
 /** The table behind an App-like value, or `null` if `value` is not an App. */

@@ -17,7 +17,7 @@ import { err, type Result } from '../core/result.ts';
 import { routeLabel, type Route } from './table.ts';
 import { faultFromThrown, internalFault, isThenable, textOf, type Fault, type Reporter } from './boundary.ts';
 import type { OnErrorHook } from './hooks.ts';
-import { applyValidated, bodyAtHand, type Request, type ValidatedParts } from './request.ts';
+import { applyValidated, bodyAtHand, useRouteForm, type Request, type ValidatedParts } from './request.ts';
 import { answerOf, disposeBody, fromAnswer, isBodyStream, isReply, type Answer, type Outgoing, type Response } from './response.ts';
 import { validatePart, type Checked, type ValidationIssue } from './schema.ts';
 
@@ -38,6 +38,7 @@ type AnyRequest = Request<unknown, unknown, unknown, unknown>;
  */
 export function invoke(route: Route, req: AnyRequest, res: Response, ctx: InvokeContext): Execution | Promise<Execution> {
   try {
+    if (route.form !== null) useRouteForm(req, route.form);
     return route.schema !== undefined ? validateThenRun(route, req, res, ctx) : callHandler(route, req, res, ctx);
   } catch (thrown) {
     return err(fromThrown(thrown, 'the handler threw', route, req, ctx));
@@ -77,10 +78,17 @@ const utf8 = new TextDecoder();
 /**
  * Validates the request's parts against the route's schemas, then runs the handler. Without a
  * promise when the body is in memory already (pooled requests carry theirs) or there is no body
- * schema, and the schemas answer synchronously.
+ * schema, and the schemas answer synchronously. On a route that takes a form, the body schema
+ * validates the form's fields (a form is always parsed with a promise).
  */
 function validateThenRun(route: Route, req: AnyRequest, res: Response, ctx: InvokeContext): Execution | Promise<Execution> {
   if (route.schema?.body === undefined) return checkParts(route, req, res, ctx, undefined);
+  if (route.form !== null) {
+    // A form past a limit, malformed or of the wrong type (its HttpError), or a client that left.
+    return req.form().then(guard((form) => checkParts(route, req, res, ctx, { ...form.fields }), 'a validator threw', route, req, ctx), (thrown: unknown) =>
+      err(fromThrown(thrown, 'reading the form failed', route, req, ctx)),
+    );
+  }
   const withBody = (bytes: Uint8Array): Execution | Promise<Execution> => {
     let body: unknown;
     if (bytes.byteLength > 0) {

@@ -87,11 +87,37 @@ function operation(table: AppTable, route: Route, method: string, operationIds: 
     ...(docs.tags === undefined ? {} : { tags: [...docs.tags] }),
     ...(docs.deprecated === true ? { deprecated: true } : {}),
     parameters: parameters(table, route),
-    ...(schema?.body === undefined
-      ? {}
-      : { requestBody: { required: true, content: { 'application/json': { schema: toJsonSchema(table, schema.body, 'input') } } } }),
+    ...(route.form !== null
+      ? { requestBody: formBody(table, route) }
+      : schema?.body === undefined
+        ? {}
+        : { requestBody: { required: true, content: { 'application/json': { schema: toJsonSchema(table, schema.body, 'input') } } } }),
     responses,
   };
+}
+
+/** A binary file field, as OpenAPI 3.1 describes one (with 3.0's `format` for older tools). */
+const FILE_FIELD: JsonSchema = { type: 'string', format: 'binary', contentMediaType: 'application/octet-stream' };
+
+/**
+ * The request body of a route that takes a form: its fields (the body schema, if any) and its
+ * file fields (`form.fileFields`). A form with file fields is documented as multipart only,
+ * since a urlencoded form cannot carry files.
+ */
+function formBody(table: AppTable, route: Route): Record<string, unknown> {
+  const body = route.schema?.body;
+  const fields: JsonSchema = body === undefined ? { type: 'object' } : toJsonSchema(table, body, 'input');
+  const fileFields = route.form?.fileFields ?? [];
+  const content: Record<string, unknown> = {};
+  if (fileFields.length === 0) {
+    content['multipart/form-data'] = { schema: fields };
+    content['application/x-www-form-urlencoded'] = { schema: fields };
+  } else {
+    const properties = { ...((fields['properties'] ?? {}) as Record<string, JsonSchema>) };
+    for (const name of fileFields) properties[name] = FILE_FIELD;
+    content['multipart/form-data'] = { schema: { ...fields, type: 'object', properties } };
+  }
+  return { required: true, content };
 }
 
 /**

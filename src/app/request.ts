@@ -7,10 +7,15 @@
 
 import { randomBytes } from 'node:crypto';
 import { parse as parseQueryString } from 'node:querystring';
-import type { Readable } from 'node:stream';
 import { ErrorCode, HttpError } from '../core/errors.ts';
 import type { AfterFunction, AfterWork } from './after.ts';
 import { parseCookies } from './cookies.ts';
+import { readBody, type BodySource } from './body.ts';
+import { parseForm, type Form } from './form.ts';
+import { FORM_DEFAULTS, resolveFormOptions, type FormOptions, type ResolvedFormOptions } from './form-options.ts';
+import { TempDir } from './uploaded-file.ts';
+
+export { bodyTooLarge, readBody, type BodySource } from './body.ts';
 
 export type IncomingHeaders = Readonly<Record<string, string | string[] | undefined>>;
 export type Query = Readonly<Record<string, string | string[]>>;
@@ -58,19 +63,14 @@ export interface IsolateInfo {
   readonly threadId: number;
 }
 
-/**
- * Where the body comes from: the protocol's request stream (read on demand, at most `bodyLimit`
- * bytes), or bytes that were read already.
- */
-export type BodySource = Readable | Uint8Array;
-
-const EMPTY_BYTES = new Uint8Array(0);
 const utf8 = new TextDecoder('utf-8', { fatal: false });
 
 /** Where the server puts values that passed a route's schemas (see `applyValidated`). */
 const VALIDATED = Symbol.for('fasterapi.request.validated');
 /** How the server reads a body that needs no waiting for (see `bodyAtHand`). */
 const AT_HAND = Symbol.for('fasterapi.request.body-at-hand');
+/** Where the server puts the route's `form` options, the defaults of `req.form()` (see `useRouteForm`). */
+const ROUTE_FORM = Symbol.for('fasterapi.request.route-form');
 /** How the server says a request is over where it cannot watch a connection (see `endRequest`). */
 const END = Symbol.for('fasterapi.request.end');
 /** How the server takes the functions `after` collected, once the response is sent (see `takeAfter`). */
@@ -128,6 +128,8 @@ export class Request<
   #body: BodySource;
   #bodyLimit: number;
   #bytes: Promise<Uint8Array> | undefined;
+  #form: Promise<Form> | undefined;
+  #formDefaults: ResolvedFormOptions = FORM_DEFAULTS;
   #incoming: Closable | null;
   #over: AbortController | undefined;
 
@@ -269,6 +271,40 @@ export class Request<
     return (this.#bytes ??= readBody(this.#body, this.#bodyLimit));
   }
 
+  /**
+   * The body parsed as a form (`multipart/form-data` or `application/x-www-form-urlencoded`):
+   * its fields and its files (see `Form`, `UploadedFile`). `options` override the route's `form`
+   * options, which override the defaults (docs/limits.md); the first call's options are the ones
+   * that count, later calls get the same form. Rejects with an `HttpError`: 415 for another
+   * content type, 400 for a malformed form or one past a count limit, 413 past a size limit or
+   * the body limit (the route's `bodyLimit`, else the server's).
+   *
+   * A multipart body is parsed as it arrives, not read into memory first. Files larger than
+   * `memoryLimit` go to temporary files, which are deleted when the request is over unless the
+   * handler moved them with `file.moveTo(dest)`. The body is read once: after `form()`,
+   * `bytes()` has nothing more to read unless it was called first.
+   */
+  form(options?: FormOptions): Promise<Form> {
+    return (this.#form ??= this.#parseForm(options));
+  }
+
+  async #parseForm(options: FormOptions | undefined): Promise<Form> {
+    const resolved = resolveFormOptions(options, this.#formDefaults);
+    if (typeof resolved === 'string') throw new TypeError(`req.form(): ${resolved}`);
+    const temp = new TempDir(resolved.tmpDir);
+    // The request's end deletes its temporary files, wherever the form got to by then.
+    const over = this.signal;
+    if (over.aborted) void temp.end();
+    else over.addEventListener('abort', () => void temp.end(), { once: true });
+    const body = this.#bytes !== undefined ? await this.#bytes : this.#body;
+    return parseForm({ body, contentType: this.header('content-type'), bodyLimit: this.#bodyLimit, temp }, resolved);
+  }
+
+  /** The route's `form` options, the defaults of `form()`. */
+  [ROUTE_FORM](options: ResolvedFormOptions): void {
+    this.#formDefaults = options;
+  }
+
   /** The body decoded as UTF-8. */
   async text(): Promise<string> {
     return utf8.decode(await this.bytes());
@@ -297,62 +333,14 @@ export function headerValue(headers: IncomingHeaders, name: string): string | un
   return value.join(lower === 'cookie' ? '; ' : ', ');
 }
 
-export function bodyTooLarge(limit: number): HttpError {
-  return new HttpError(413, `Request body is larger than the limit of ${limit} bytes`, {
-    code: ErrorCode.BODY_TOO_LARGE,
-  });
-}
-
-/** Reads a whole body, at most `limit` bytes; rejects with a 413 or 400 `HttpError`. */
-export function readBody(stream: BodySource, limit: number): Promise<Uint8Array> {
-  if (stream instanceof Uint8Array) return Promise.resolve(stream);
-  if (stream.readableEnded) return Promise.resolve(EMPTY_BYTES);
-  // A stream that is already gone will emit nothing more.
-  if (stream.destroyed || stream.readableAborted || stream.errored !== null) {
-    return Promise.reject(new HttpError(400, 'The request was closed before its body was complete', { code: ErrorCode.BAD_REQUEST }));
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const cleanup = (): void => {
-      stream.off('data', onData);
-      stream.off('end', onEnd);
-      stream.off('error', onError);
-      stream.off('close', onClose);
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > limit) {
-        cleanup();
-        // Stop reading; the protocol layer closes or resets what is left after the 413 is sent.
-        stream.pause();
-        reject(bodyTooLarge(limit));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = (): void => {
-      cleanup();
-      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
-    };
-    const onError = (error: Error): void => {
-      cleanup();
-      reject(new HttpError(400, 'The request body could not be read', { code: ErrorCode.BAD_REQUEST, cause: error }));
-    };
-    const onClose = (): void => {
-      cleanup();
-      reject(new HttpError(400, 'The request was closed before its body was complete', { code: ErrorCode.BAD_REQUEST }));
-    };
-    stream.on('data', onData);
-    stream.on('end', onEnd);
-    stream.on('error', onError);
-    stream.on('close', onClose);
-  });
-}
-
 /** The request's body when it is already in memory, so validation can run without a promise. */
 export function bodyAtHand(req: Request<unknown, unknown, unknown, unknown>): Uint8Array | undefined {
   return req[AT_HAND]();
+}
+
+/** Makes `options` (a route's `form`) the defaults of `req.form()`. */
+export function useRouteForm(req: Request<unknown, unknown, unknown, unknown>, options: ResolvedFormOptions): void {
+  req[ROUTE_FORM](options);
 }
 
 /** Ends `req`'s `signal`: its answer went back, or the pinned worker gave up on it. */

@@ -62,7 +62,10 @@ export interface RouteSchema {
   readonly query?: StandardSchemaV1;
   /** Request headers, with lowercase names. */
   readonly headers?: StandardSchemaV1;
-  /** The body, parsed as JSON. */
+  /**
+   * The body, parsed as JSON; on a route with the `form` option, the form's fields (a string per
+   * name, a list of strings for a name sent more than once), files aside (`await req.form()`).
+   */
   readonly body?: StandardSchemaV1;
   /** The successful response, validated before it is sent and documented in OpenAPI. */
   readonly response?: StandardSchemaV1;

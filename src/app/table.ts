@@ -9,6 +9,7 @@ import { ANY_METHOD } from '../router/router.ts';
 import type { SocketRoute } from './websocket/route.ts';
 import type { TaskDefinition, TaskRunner } from './task.ts';
 import type { Hooks, Lifespan } from './hooks.ts';
+import type { ResolvedFormOptions, RouteFormOptions } from './form-options.ts';
 import type { IncomingHeaders, Query, Request } from './request.ts';
 import type { Reply, Response } from './response.ts';
 import type { InferInput, InferOutput, RouteSchema, StandardSchemaV1 } from './schema.ts';
@@ -83,6 +84,21 @@ export interface RouteOptions<S extends RouteSchema = RouteSchema> {
    * isolate stuck in synchronous code past it is replaced. Defaults to the server's `handlerTimeout`.
    */
   readonly timeout?: number;
+  /**
+   * The most bytes this route's request body may have, instead of the server's `bodyLimit`: an
+   * upload route takes more (`50 * 1024 * 1024`), a route that takes a few fields less. 413 past
+   * it, checked against Content-Length up front and counted while reading.
+   * @default the server's bodyLimit (1 MiB)
+   */
+  readonly bodyLimit?: number;
+  /**
+   * The route takes a form (`multipart/form-data` or `application/x-www-form-urlencoded`):
+   * `schema.body` then validates the form's fields (strings, or lists of strings for repeated
+   * names) rather than a JSON body, the OpenAPI document describes the form, and these options
+   * are the defaults of `req.form()` on this route. `true` for the default limits.
+   * @default undefined (the body is JSON, as far as schema.body and the document are concerned)
+   */
+  readonly form?: true | RouteFormOptions;
 }
 
 export interface Route {
@@ -107,6 +123,10 @@ export interface Route {
   readonly timeout: number | undefined;
   /** The handler declares `(req, res)`, so it gets a `Response` of its own. */
   readonly wantsResponse: boolean;
+  /** The route's own body limit in bytes, or `undefined` for the server's `bodyLimit`. */
+  readonly bodyLimit: number | undefined;
+  /** The route's form options, when it takes a form; null when it does not. */
+  readonly form: ResolvedFormOptions | null;
 }
 
 /** The part of a route every isolate must agree on (handlers themselves cannot be compared). */

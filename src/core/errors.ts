@@ -41,6 +41,12 @@ export const ErrorCode = {
   INVALID_JSON: 'FA_ERR_INVALID_JSON',
   /** The request cannot be understood, e.g. a malformed percent-encoding in the path (400). */
   BAD_REQUEST: 'FA_ERR_BAD_REQUEST',
+  /** The body is not the form the route reads: not `multipart/form-data` or `application/x-www-form-urlencoded` (415). */
+  UNSUPPORTED_MEDIA_TYPE: 'FA_ERR_UNSUPPORTED_MEDIA_TYPE',
+  /** A form is malformed: a multipart body without its boundary, cut short, or with a broken part header (400). */
+  INVALID_FORM: 'FA_ERR_INVALID_FORM',
+  /** A form is past one of its limits: a size (`fileSize`, `fieldSize`, `fieldNameSize`: 413) or a count (`files`, `fields`, `parts`: 400), or has a file in a field the route's `fileFields` do not list (400). */
+  FORM_LIMIT: 'FA_ERR_FORM_LIMIT',
   /** A handler threw or returned something that cannot be sent (500). */
   HANDLER: 'FA_ERR_HANDLER',
   /** A handler set a response header with an invalid name or value (500). */

@@ -29,8 +29,9 @@ export function route(lifecycle: Lifecycle, exchange: Exchange): void {
   const found: Route = match.value;
   exchange.route = found.id;
   const declared = exchange.incoming.headers['content-length'];
-  if (declared !== undefined && Number(declared) > lifecycle.bodyLimit) {
-    reply(lifecycle, exchange, faultResponse(httpFault(bodyTooLarge(lifecycle.bodyLimit))));
+  const bodyLimit = found.bodyLimit ?? lifecycle.bodyLimit;
+  if (declared !== undefined && Number(declared) > bodyLimit) {
+    reply(lifecycle, exchange, faultResponse(httpFault(bodyTooLarge(bodyLimit))));
     return;
   }
   const { pool } = lifecycle;

@@ -27,7 +27,7 @@ type Params = Readonly<Record<string, string>>;
 
 export function runInline(lifecycle: Lifecycle, exchange: Exchange, route: Route, params: Params): void {
   const { incoming } = exchange;
-  const req = new Request(exchange.method, exchange.path, exchange.rawQuery, params, incoming.headers, incoming.body, lifecycle.bodyLimit, lifecycle.isolate, incoming);
+  const req = new Request(exchange.method, exchange.path, exchange.rawQuery, params, incoming.headers, incoming.body, route.bodyLimit ?? lifecycle.bodyLimit, lifecycle.isolate, incoming);
   exchange.req = req;
   const timeout = route.timeout ?? lifecycle.handlerTimeout;
   const { state } = lifecycle;
@@ -71,7 +71,7 @@ export function runPooled(lifecycle: Lifecycle, exchange: Exchange, pool: Pool, 
   if (incoming.bodyless) {
     submit(EMPTY_BODY);
   } else {
-    readBody(incoming.body, lifecycle.bodyLimit).then(submit, (thrown: unknown) =>
+    readBody(incoming.body, route.bodyLimit ?? lifecycle.bodyLimit).then(submit, (thrown: unknown) =>
       replyWith(lifecycle, exchange, err(isHttpError(thrown) ? httpFault(thrown) : { kind: 'unavailable' })),
     );
   }

@@ -111,3 +111,25 @@ app.get('/users/:id/wrong-type', async () => ({ id: '1', name: 'Ada' }), { schem
 app.post('/bad', () => 'x', { schema: { body: { parse: (x: unknown) => x } } });
 
 export default app;
+
+// Forms: the body schema types the form's fields; req.form() gives the Form with its files.
+app.post(
+  '/avatars',
+  async (req) => {
+    expectType<Equal<typeof req.body, { user: string; age: number }>>(true);
+    const form = await req.form({ fileSize: 1024 });
+    const avatar = form.file('avatar');
+    if (avatar !== undefined) {
+      expectType<Equal<typeof avatar.size, number>>(true);
+      expectType<Equal<typeof avatar.path, string | null>>(true);
+      await avatar.moveTo('/tmp/kept');
+    }
+    expectType<Equal<ReturnType<typeof form.getAll>, string[]>>(true);
+    // @ts-expect-error: a form limit is a number of bytes, not a string
+    await req.form({ fileSize: '1 MiB' });
+    return { user: req.body.user };
+  },
+  { bodyLimit: 20 * 1024 * 1024, form: { files: 1, fileFields: ['avatar'], hash: 'sha256' }, schema: { body: z.object({ user: z.string(), age: z.coerce.number() }) } },
+);
+// @ts-expect-error: the form option is true or an object of form options
+app.post('/bad-form', () => 'ok', { form: 'multipart' });

@@ -2,6 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { refused } from '../helpers/refused.ts';
 import { z } from 'zod';
 import { appTable, type AppTable } from '../../src/app/app.ts';
 import { openApiDocument } from '../../src/app/openapi.ts';
@@ -11,15 +12,6 @@ function table(app: App): AppTable {
   const t = appTable(app);
   assert.ok(t !== null);
   return t;
-}
-
-function refused(fn: () => unknown, message: RegExp): void {
-  assert.throws(fn, (thrown: unknown) => {
-    assert.ok(isFasterApiError(thrown));
-    assert.equal(thrown.code, ErrorCode.ROUTE_DEFINITION);
-    assert.match(thrown.message, message);
-    return true;
-  });
 }
 
 describe('streaming routes', () => {
