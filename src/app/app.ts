@@ -13,11 +13,14 @@ import { builtInRoutes } from './built-in.ts';
 import type { LifespanHook, OnErrorHook, OnRequestHook, OnResponseHook, Plugin, RequestInfo } from './hooks.ts';
 import { isStandardSchema, type RouteSchema } from './schema.ts';
 import type { Reply } from './response.ts';
+import { staticHandler } from './static/handler.ts';
+import { resolveStatic, type StaticOptions } from './static/options.ts';
 import { resolveSocketRoute, type SocketRoute, type WebSocketHandlers, type WebSocketOptions } from './websocket/route.ts';
 import { routeInfo, type AppOptions, type AppTable, type BuiltIn, type Handler, type Route, type RouteInfo, type RouteOptions } from './table.ts';
 
 export type { AppOptions, AppTable, BuiltIn, Handler, HandlerResult, RequestFor, ResultFor, Route, RouteInfo, RouteOptions } from './table.ts';
 export { reportedRoutes, routeInfo, routeLabel } from './table.ts';
+export type { StaticOptions } from './static/options.ts';
 
 const APP = Symbol.for('fasterapi.app');
 
@@ -100,6 +103,20 @@ export class App {
     if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw new TypeError('the data must be a string or a Uint8Array');
     if (this.#publisher === null) throw new FasterApiError(ErrorCode.ROUTE_DEFINITION, 'publish() works once the server serves the app, not while its module loads');
     this.#publisher(topic, data);
+  }
+
+  /**
+   * Serves the files under `dir` at `prefix`: `app.static('/assets', new URL('./public', import.meta.url))`
+   * answers `GET /assets/app.css` with `public/app.css`. `dir` is a `file:` URL or a path, a
+   * relative path being resolved against `process.cwd()`; it must exist when the app module
+   * loads. One GET route `prefix/*` (HEAD too) that runs inline, never on the pool, and is left
+   * out of the OpenAPI document. See `StaticOptions` and the README's "Static files".
+   */
+  static(prefix: string, dir: string | URL, options?: StaticOptions): this {
+    this.#checkOpen(`static ${String(prefix)}`);
+    const { routePath, config } = resolveStatic(prefix, dir, options);
+    this.#register('GET', routePath, staticHandler(config) as unknown as Handler, STATIC_ROUTE, null);
+    return this;
   }
 
   /** Runs before routing, on every request; the first hook that returns a reply answers it. */
@@ -220,6 +237,9 @@ export class App {
     this.#routes.push(route);
   }
 }
+
+/** Static routes stream files (so they never run on the pool) and are not API operations. */
+const STATIC_ROUTE: RouteOptions = { stream: true, hidden: true };
 
 const STREAMS = Symbol.for('fasterapi.handler.streams');
 
