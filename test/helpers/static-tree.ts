@@ -10,6 +10,9 @@ import { mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
+import type { Server } from '../../src/index.ts';
+import { after, before } from 'node:test';
+import { startTestServer } from './server.ts';
 
 export interface StaticTree {
   /** The temporary folder: `root/` is served, the rest is outside it. */
@@ -78,6 +81,40 @@ export function makeStaticTree(): StaticTree {
   return { base, root, sentinel, files, remove: () => rmSync(base, { recursive: true, force: true }) };
 }
 
+/** The app that serves the tree (test/fixtures/apps/static.ts). */
+export const STATIC_APP = new URL('../fixtures/apps/static.ts', import.meta.url);
+
+/**
+ * A fresh tree and the static test app serving it on two pinned workers and a pool, made before
+ * the file's tests and removed after them. The directory goes to the app through the
+ * environment, which worker isolates inherit when they are spawned.
+ */
+export function withStaticServer(): { readonly tree: StaticTree; readonly server: Server } {
+  let tree: StaticTree | undefined;
+  let server: Server | undefined;
+  before(async () => {
+    tree = makeStaticTree();
+    process.env['STATIC_TEST_DIR'] = tree.root;
+    server = await startTestServer({ pinnedWorkers: 2, pooledWorkers: 1 }, STATIC_APP);
+  });
+  after(async () => {
+    await server?.close();
+    tree?.remove();
+  });
+  const made = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('the static server is made before the tests');
+    return value;
+  };
+  return {
+    get tree() {
+      return made(tree);
+    },
+    get server() {
+      return made(server);
+    },
+  };
+}
+
 /** How many descriptors this process holds open on files under `dir` (Linux: /proc/self/fd); null elsewhere. */
 export function openFilesUnder(dir: string): number | null {
   let names: string[];
@@ -96,3 +133,70 @@ export function openFilesUnder(dir: string): number | null {
   }
   return count;
 }
+
+/**
+ * Request paths that try to leave the root of the test app's static routes, or reach what they
+ * hide (see test/fixtures/apps/static.ts); each must be refused with 400, 403 or 404.
+ */
+export const HOSTILE: readonly string[] = [
+  '/assets/../outside.txt',
+  '/assets/../../outside.txt',
+  '/assets/..%2foutside.txt',
+  '/assets/..%2Foutside.txt',
+  '/assets/%2e%2e/outside.txt',
+  '/assets/%2E%2E/outside.txt',
+  '/assets/.%2e/outside.txt',
+  '/assets/%2e./outside.txt',
+  '/assets/%2e%2e%2foutside.txt',
+  '/assets/sub/%2e%2e/%2e%2e/outside.txt',
+  '/assets/sub/../../outside.txt',
+  '/assets/%252e%252e/outside.txt',
+  '/assets/%252e%252e%252foutside.txt',
+  '/assets/..%252foutside.txt',
+  '/assets/..\\outside.txt',
+  '/assets/\\..\\..\\outside.txt',
+  '/assets/..%5coutside.txt',
+  '/assets/..%5Coutside.txt',
+  '/assets/%5c..%5coutside.txt',
+  '/assets/%2e%2e%5c%2e%2e%5coutside.txt',
+  '/assets/..%00/outside.txt',
+  '/assets/outside.txt%00.css',
+  '/assets/app.css%00',
+  '/assets/.env%00',
+  '/assets/%c0%ae%c0%ae/outside.txt',
+  '/assets/%c0%ae%c0%ae%c0%afoutside.txt',
+  '/assets/..%c0%af..%c0%afoutside.txt',
+  '/assets/%e0%80%ae%e0%80%ae/outside.txt',
+  '/assets/%u002e%u002e/outside.txt',
+  '/assets/....//outside.txt',
+  '/assets/....//....//outside.txt',
+  '/assets/..;/outside.txt',
+  '//etc/passwd',
+  '/assets//etc/passwd',
+  '/assets/%2fetc%2fpasswd',
+  '/assets/..%2f..%2fetc/passwd',
+  '/assets/../../../../../../../../etc/passwd',
+  '/assets/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd',
+  '/assets/C:/Windows/win.ini',
+  '/assets/C:%5cWindows%5cwin.ini',
+  '/assets/c:outside.txt',
+  '/assets/app.css:stream',
+  '/assets/out.txt',
+  '/assets/abs-out.txt',
+  '/assets/outdir/outside.txt',
+  '/assets/loop',
+  '/assets/.env',
+  '/assets/.git/config',
+  '/assets/%2eenv',
+  '/assets/%2egit/config',
+  '/assets/to-env.txt',
+  '/assets/sub/..%2f.env',
+  '/strict/.env',
+  '/strict/out.txt',
+  '/open/out.txt',
+  '/open/outdir/outside.txt',
+  '/../outside.txt',
+  '/%2e%2e/outside.txt',
+  '/..%2foutside.txt',
+  '/site/../../outside.txt',
+];

@@ -9,30 +9,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import type { Server } from '../../src/index.ts';
 import { createClient, overEachClient, type Client } from '../helpers/clients.ts';
-import { startTestServer } from '../helpers/server.ts';
-import { BIG_SIZE, CSS, makeStaticTree, type StaticTree } from '../helpers/static-tree.ts';
+import { BIG_SIZE, CSS, withStaticServer } from '../helpers/static-tree.ts';
 
-export const STATIC_APP = new URL('../fixtures/apps/static.ts', import.meta.url);
+const served = withStaticServer();
 
-let tree: StaticTree;
-let server: Server;
-before(async () => {
-  tree = makeStaticTree();
-  // Worker isolates inherit the environment when they are spawned.
-  process.env['STATIC_TEST_DIR'] = tree.root;
-  server = await startTestServer({ pinnedWorkers: 2, pooledWorkers: 1 }, STATIC_APP);
-});
-after(async () => {
-  await server.close();
-  tree.remove();
-});
-
-const file = (path: string): Buffer => tree.files.get(path) as Buffer;
+const file = (path: string): Buffer => served.tree.files.get(path) as Buffer;
 const N = BIG_SIZE;
 
-overEachClient(['h1', 'h2c'], () => server.port, (client) => {
+overEachClient(['h1', 'h2c'], () => served.server.port, (client) => {
   const get = (path: string, headers: Record<string, string> = {}) => client().request(path, { headers });
   const head = (path: string, headers: Record<string, string> = {}) => client().request(path, { method: 'HEAD', headers });
 
@@ -141,7 +126,7 @@ overEachClient(['h1', 'h2c'], () => server.port, (client) => {
       for (const path of ['/assets/out.txt', '/assets/abs-out.txt', '/assets/outdir/outside.txt', '/assets/outdir/', '/assets/loop', '/open/out.txt']) {
         const res = await get(path);
         assert.equal(res.status, 404, path);
-        assert.ok(!res.text().includes(tree.sentinel), path);
+        assert.ok(!res.text().includes(served.tree.sentinel), path);
       }
     });
   });
@@ -336,7 +321,7 @@ overEachClient(['h1', 'h2c'], () => server.port, (client) => {
 describe('many files at once on one HTTP/2 connection', () => {
   let client: Client;
   before(() => {
-    client = createClient('h2c', server.port);
+    client = createClient('h2c', served.server.port);
   });
   after(() => client.close());
 
