@@ -158,6 +158,14 @@ describe('clients that leave, and files that change', () => {
     await noFileLeftOpen('headers-only answers');
   });
 
+  test('a file body that an onResponse hook replaces is closed unread', async () => {
+    const client = createClient('h2c', served.server.port);
+    const answers = await Promise.all(Array.from({ length: 10 }, () => client.request('/assets/large.bin', { headers: { 'x-replace-body': '1' } })));
+    assert.deepEqual(new Set(answers.map((res) => res.text())), new Set(['replaced']));
+    await client.close();
+    await noFileLeftOpen('replaced bodies');
+  });
+
   test('a file truncated while it is sent cuts the response (never a short body passed off as whole); the worker lives on', async () => {
     const path = join(served.tree.root, 'shrinking.bin');
     writeFileSync(path, Buffer.alloc(LARGE, 0x62));
