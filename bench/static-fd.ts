@@ -7,6 +7,7 @@
  *   stream    raw node:http2, open + fstat + `handle.createReadStream()` piped to the stream
  *   fasterapi `app.static()` on one pinned worker (the stream path, with every check it makes:
  *             realpath, dotfiles, precompressed siblings, conditions)
+ *   memory    the same server answering the same bytes from memory: the floor for the framework
  *
  * Run: ./node_modules/.bin/node bench/static-fd.ts [requests] (h2load must be installed)
  */
@@ -20,6 +21,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const FILE_SIZE = 64 * 1024;
+const ROUNDS = 3;
 const mode = process.argv[2];
 
 if (mode === '--server') {
@@ -57,9 +59,10 @@ if (mode === '--server') {
     ['fd', ['--server', 'fd', file], '/file.bin'],
     ['stream', ['--server', 'stream', file], '/file.bin'],
     ['fasterapi', ['--fasterapi', dir], '/s/file.bin'],
+    ['memory', ['--fasterapi', dir], '/memory'],
   ];
   try {
-    for (let round = 1; round <= 2; round++) {
+    for (let round = 1; round <= ROUNDS; round++) {
       for (const [name, args, path] of runs) {
         const child = spawn(process.execPath, [self, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
         const port = await new Promise<number>((resolve) => {
