@@ -28,7 +28,7 @@ if (mode === '--server') {
   // A child: serve the file one way and print the port.
   const [, , , how, file] = process.argv as [string, string, string, 'fd' | 'stream', string];
   const server = http2.createServer();
-  server.on('stream', (stream) => {
+  server.on('stream', (stream: http2.ServerHttp2Stream) => {
     void (async () => {
       const handle = await open(file, 'r');
       const stat = await handle.stat();
