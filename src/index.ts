@@ -7,7 +7,7 @@
  *   export default app;          // then: fasterapi serve app.ts
  */
 
-export { App, type AppOptions, type Handler, type HandlerResult, type RequestFor, type RouteInfo, type RouteOptions } from './app/app.ts';
+export { App, type AppOptions, type Handler, type HandlerResult, type RequestFor, type RouteInfo, type RouteOptions, type StaticOptions } from './app/app.ts';
 export type { OnErrorHook, OnRequestHook, OnResponseHook, Plugin, RequestInfo, ResponseDraft } from './app/hooks.ts';
 export type { RunOptions, TaskFunction, TaskOptions } from './app/task.ts';
 export type { InferOutput, RouteSchema, StandardSchemaV1, ValidationIssue } from './app/schema.ts';

@@ -16,11 +16,14 @@ import { isStandardSchema, type RouteSchema } from './schema.ts';
 import { FORM_DEFAULTS, resolveFormOptions, type ResolvedFormOptions } from './form-options.ts';
 import type { Reply } from './response.ts';
 import { encodeTaskInput, settleTask, type RunOptions, type TaskDefinition, type TaskFunction, type TaskOptions, type TaskRunner } from './task.ts';
+import { staticHandler } from './static/handler.ts';
+import { resolveStatic, type StaticOptions } from './static/options.ts';
 import { resolveSocketRoute, type SocketRoute, type WebSocketHandlers, type WebSocketOptions } from './websocket/route.ts';
 import { routeInfo, type AppOptions, type AppTable, type BuiltIn, type Handler, type Route, type RouteInfo, type RouteOptions } from './table.ts';
 
 export type { AppOptions, AppTable, BuiltIn, Handler, HandlerResult, RequestFor, ResultFor, Route, RouteInfo, RouteOptions } from './table.ts';
 export { reportedRoutes, routeInfo, routeLabel, taskRouteId } from './table.ts';
+export type { StaticOptions } from './static/options.ts';
 
 const APP = Symbol.for('fasterapi.app');
 
@@ -158,6 +161,20 @@ export class App {
     }
     const outcome = await runner(task, encodeTaskInput(task, input), timeout ?? -1);
     return settleTask(task, outcome) as Out;
+  }
+
+  /**
+   * Serves the files under `dir` at `prefix`: `app.static('/assets', new URL('./public', import.meta.url))`
+   * answers `GET /assets/app.css` with `public/app.css`. `dir` is a `file:` URL or a path, a
+   * relative path being resolved against `process.cwd()`; it must exist when the app module
+   * loads. One GET route `prefix/*` (HEAD too) that runs inline, never on the pool, and is left
+   * out of the OpenAPI document. See `StaticOptions` and the README's "Static files".
+   */
+  static(prefix: string, dir: string | URL, options?: StaticOptions): this {
+    this.#checkOpen(`static ${String(prefix)}`);
+    const { routePath, config } = resolveStatic(prefix, dir, options);
+    this.#register('GET', routePath, staticHandler(config) as unknown as Handler, STATIC_ROUTE, null);
+    return this;
   }
 
   /** Runs before routing, on every request; the first hook that returns a reply answers it. */
@@ -301,6 +318,9 @@ export class App {
     this.#routes.push(route);
   }
 }
+
+/** Static routes stream files (so they never run on the pool) and are not API operations. */
+const STATIC_ROUTE: RouteOptions = { stream: true, hidden: true };
 
 const STREAMS = Symbol.for('fasterapi.handler.streams');
 

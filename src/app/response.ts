@@ -40,6 +40,21 @@ export interface BufferedOutgoing extends Outgoing {
 }
 
 /**
+ * A streamed body whose length is known before its first byte (a file): it is sent with a
+ * `content-length` rather than chunked (HTTP/1.1), and a HEAD request gets that length without
+ * the body being read. It must yield exactly `length` bytes, or throw, which cuts the response
+ * (a client must never take a short body for a whole one). Only bodies made by the server are
+ * sized: an app's stream, or one a plugin wraps around this one, is sent as a plain stream.
+ */
+export abstract class SizedBody implements AsyncIterable<Uint8Array> {
+  /** How many bytes the body yields. */
+  abstract readonly length: number;
+  abstract [Symbol.asyncIterator](): AsyncIterator<Uint8Array>;
+  /** Releases what the body holds (a file descriptor) without sending it; may be called more than once. */
+  abstract destroy(): void;
+}
+
+/**
  * Whether `value` is a streamed body (an async iterable). Never throws: a value whose
  * `Symbol.asyncIterator` cannot be read (a revoked Proxy, a getter that throws) is not one.
  */

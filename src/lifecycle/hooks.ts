@@ -34,16 +34,21 @@ export async function runRequestHooks(lifecycle: Lifecycle, info: RequestInfo): 
 /** What the onResponse hooks make of `outgoing`, checked as a handler's answer is. */
 export async function runResponseHooks(lifecycle: Lifecycle, info: RequestInfo, outgoing: Outgoing): Promise<Outgoing> {
   const draft = outgoing as ResponseDraft;
+  // The body before the hooks: a hook that replaces it leaves nothing else pointing at it.
+  const original = outgoing.body;
   let checked: Outgoing;
   try {
     checked = (await eachResponseHook(lifecycle, info, draft)) ? sendableDraft(lifecycle, draft, info) : hookTimedOut(lifecycle, 'onResponse', info);
   } catch (thrown) {
     checked = faultResponse(faultFromThrown(thrown, hookSite('onResponse', info), 'an onResponse hook threw or rejected', lifecycle, info.id));
   }
-  // A stream the hooks left but that will not be sent is released. The draft is the app's to
-  // change, so even reading its body may throw (a getter).
+  // A stream that will not be sent is released: the handler's, when a hook replaced it (an open
+  // file, say), and the one the hooks left, when their draft became a fault. The draft is the
+  // app's to change, so even reading its body may throw (a getter).
+  if (checked.body !== original) disposeBody(original);
   try {
-    if (checked.body !== draft.body) disposeBody(draft.body);
+    const left: unknown = draft.body;
+    if (checked.body !== left && left !== original) disposeBody(left);
   } catch {
     // Nothing readable to release.
   }

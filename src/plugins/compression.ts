@@ -9,12 +9,13 @@
  * written, so a client sees every chunk when the handler yields it, and a slow client still
  * holds the stream back (zlib's own buffers are bounded). Left alone: bodies under the
  * threshold, types that do not compress (images, archives, `text/event-stream`), responses that
- * already have a `Content-Encoding` or say `Cache-Control: no-transform`.
+ * already have a `Content-Encoding` or say `Cache-Control: no-transform`, and ranges (206).
  */
 
 import { once } from 'node:events';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+import { preferredEncoding } from '../app/accept-encoding.ts';
 import type { Plugin, ResponseDraft } from '../app/hooks.ts';
 import { disposeBody, type BodyStream } from '../app/response.ts';
 import { addVary } from './vary.ts';
@@ -60,6 +61,9 @@ export function compression(options: CompressionOptions = {}): Plugin {
     async onResponse(req, res) {
       const body = res.body;
       if (body === null || res.status === 204 || res.status === 304 || res.headers['content-encoding'] !== undefined) return;
+      // A part of a file (206) is named by byte offsets into its identity form: compressing it
+      // would make the Content-Range lie.
+      if (res.status === 206 || res.headers['content-range'] !== undefined) return;
       const type = res.headers['content-type'];
       if (typeof type !== 'string' || !filter(type)) return;
       if (/(?:^|,)\s*no-transform\s*(?:,|$)/i.test(String(res.headers['cache-control'] ?? ''))) return;
@@ -86,34 +90,9 @@ function byteLength(body: string | Uint8Array): number {
   return typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
 }
 
-/**
- * The supported encoding the client prefers (highest q, then ours first), or null for identity.
- * A missing header means any encoding is fine (RFC 9110 §12.5.3), but clients that want one say
- * so, and one that sends nothing may not decode: none is chosen.
- */
+/** The supported encoding the client prefers, or null for identity (see `preferredEncoding`). */
 export function negotiate(header: string | undefined, offered: readonly Encoding[]): Encoding | null {
-  if (header === undefined || header.trim() === '') return null;
-  const weights = new Map<string, number>();
-  for (const part of header.split(',')) {
-    const [name = '', ...params] = part.split(';');
-    let q = 1;
-    for (const param of params) {
-      const [key, value] = param.split('=').map((s) => s.trim());
-      if (key?.toLowerCase() === 'q') q = Number(value);
-    }
-    if (!Number.isFinite(q)) continue;
-    weights.set(name.trim().toLowerCase(), Math.min(Math.max(q, 0), 1));
-  }
-  let best: Encoding | null = null;
-  let bestQ = 0;
-  for (const encoding of offered) {
-    const q = weights.get(encoding) ?? (encoding === 'gzip' ? weights.get('x-gzip') : undefined) ?? weights.get('*') ?? 0;
-    if (q > bestQ) {
-      best = encoding;
-      bestQ = q;
-    }
-  }
-  return best;
+  return preferredEncoding(header, offered);
 }
 
 /**

@@ -5,11 +5,16 @@
 
 import type { Writable } from 'node:stream';
 import { describeThrown } from '../core/describe.ts';
-import { disposeBody, type BodyStream } from '../app/response.ts';
+import { disposeBody, SizedBody, type BodyStream } from '../app/response.ts';
 import { ignore } from './incoming.ts';
 
 export function bodyLength(body: string | Uint8Array): number {
   return typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength;
+}
+
+/** How many bytes a streamed body will yield, when that is known before it starts (`SizedBody`). */
+export function streamLength(body: BodyStream): number | undefined {
+  return body instanceof SizedBody ? body.length : undefined;
 }
 
 /**

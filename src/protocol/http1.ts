@@ -10,7 +10,7 @@ import type net from 'node:net';
 import { errorResponse } from '../app/boundary.ts';
 import type { IncomingHeaders } from '../app/request.ts';
 import { disposeBody, isBodyStream, type Outgoing } from '../app/response.ts';
-import { bodyLength, pipeBody } from './body.ts';
+import { bodyLength, pipeBody, streamLength } from './body.ts';
 import { refuse, type Incoming, type IncomingListener, type RespondOptions } from './incoming.ts';
 import { hasToken, Http1Upgrade, type UpgradeListener } from './upgrade.ts';
 
@@ -119,7 +119,9 @@ class Http1Incoming implements Incoming {
     const headers = outgoing.headers as Record<string, string | readonly string[]>;
     if (options.abandonBody || options.draining) headers['connection'] = 'close';
     if (isBodyStream(body)) {
-      // No content-length: HTTP/1.1 sends it chunked.
+      // Chunked, unless the body's length is known (a file).
+      const length = streamLength(body);
+      if (length !== undefined) headers['content-length'] = String(length);
       res.writeHead(outgoing.status, headers as http.OutgoingHttpHeaders);
       if (options.head) res.end();
       const { stop } = options;

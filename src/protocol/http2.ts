@@ -11,7 +11,7 @@ import { errorResponse } from '../app/boundary.ts';
 import type { IncomingHeaders } from '../app/request.ts';
 import { disposeBody, isBodyStream, type Outgoing } from '../app/response.ts';
 
-import { bodyLength, pipeBody } from './body.ts';
+import { bodyLength, pipeBody, streamLength } from './body.ts';
 import { ignore, refuse, type Incoming, type IncomingListener, type RespondOptions } from './incoming.ts';
 import { Http2Upgrade, type UpgradeListener } from './upgrade.ts';
 
@@ -164,6 +164,8 @@ class Http2Incoming implements Incoming {
     if (headers['x-request-id'] !== undefined) (headers as Record<symbol, readonly string[]>)[http2.sensitiveHeaders] = UNINDEXED;
     const body = outgoing.body;
     if (isBodyStream(body)) {
+      const length = streamLength(body);
+      if (length !== undefined) headers['content-length'] = length;
       stream.respond(headers as http2.OutgoingHttpHeaders, { endStream: options.head });
       return pipeBody(body, stream, options.head, options.stop);
     }
