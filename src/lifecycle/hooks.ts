@@ -8,7 +8,7 @@
 
 import { faultFromThrown, faultResponse, internalFault, isThenable, textOf, errorResponse } from '../app/boundary.ts';
 import type { RequestInfo, ResponseDraft } from '../app/hooks.ts';
-import { checkDraft, disposeBody, isReply, NO_RESPONSE, toOutgoing, type Outgoing } from '../app/response.ts';
+import { checkDraft, disposeBody, isBodyStream, isReply, NO_RESPONSE, toOutgoing, type Outgoing } from '../app/response.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { M_TIMED_OUT } from '../executor/isolate-metrics.ts';
 import type { Lifecycle } from './context.ts';
@@ -42,10 +42,12 @@ export async function runResponseHooks(lifecycle: Lifecycle, info: RequestInfo, 
   } catch (thrown) {
     checked = faultResponse(faultFromThrown(thrown, hookSite('onResponse', info), 'an onResponse hook threw or rejected', lifecycle, info.id));
   }
-  // A stream that will not be sent is released: the handler's, when a hook replaced it (an open
-  // file, say), and the one the hooks left, when their draft became a fault. The draft is the
-  // app's to change, so even reading its body may throw (a getter).
-  if (checked.body !== original) disposeBody(original);
+  // A stream that will not be sent is released: the handler's, when a hook replaced it with a
+  // whole body (an open file, say), and the one the hooks left, when their draft became a fault.
+  // A hook that replaces a stream with another stream may be reading from the first (compression
+  // wraps it), so the first is then the hook's to finish or release. The draft is the app's to
+  // change, so even reading its body may throw (a getter).
+  if (checked.body !== original && !isBodyStream(checked.body)) disposeBody(original);
   try {
     const left: unknown = draft.body;
     if (checked.body !== left && left !== original) disposeBody(left);
