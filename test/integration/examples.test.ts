@@ -189,3 +189,32 @@ describe('examples/chat', () => {
     assert.match(await page.text(), /new WebSocket/);
   });
 });
+
+describe('examples/kit', () => {
+  const { client } = serving('kit', { pooledWorkers: 1 });
+
+  test('its own node:test suite, written with app.request(), passes', async () => {
+    const { spawnSync } = await import('node:child_process');
+    // A test run of its own, not a subtest of this one: without the runner's NODE_TEST_CONTEXT.
+    const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+    const run = spawnSync(process.execPath, ['--test', 'examples/kit/app.test.ts'], { cwd: new URL('../..', import.meta.url), encoding: 'utf8', env });
+    assert.equal(run.status, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /ℹ pass 4\n/);
+  });
+
+  test('served for real: a precompressed file, an upload, a signed session and a pooled task', async () => {
+    const css = await client().request('/assets/app.css', { headers: { 'accept-encoding': 'gzip' } });
+    assert.equal(css.headers['content-encoding'], 'gzip');
+    assert.match(zlib.gunzipSync(css.body).toString(), /font-family/);
+    const boundary = 'kit-boundary';
+    const body = `--${boundary}\r\ncontent-disposition: form-data; name="doc"; filename="a.txt"\r\ncontent-type: text/plain\r\n\r\nhello\r\n--${boundary}--\r\n`;
+    const upload = await client().request('/upload', { method: 'POST', headers: { 'content-type': `multipart/form-data; boundary=${boundary}` }, body });
+    assert.deepEqual(upload.json(), { name: 'a.txt', type: 'text/plain', size: 5, sha256: '2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824', note: null });
+    const login = await client().request('/login?user=ann');
+    const cookie = String((login.headers['set-cookie'] as string[])[0]).split(';')[0] as string;
+    assert.deepEqual((await client().request('/me', { headers: { cookie } })).json(), { user: 'ann' });
+    const signup = await client().request('/signup', { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify({ user: 'cy', password: 'pw' }) });
+    assert.equal(signup.status, 201);
+    assert.match((signup.json() as { hash: string }).hash, /^[0-9a-f]{64}$/);
+  });
+});
