@@ -241,10 +241,13 @@ describe('the server’s handlerTimeout for tasks without a timeout of their own
         assert.deepEqual([late.status, late.code], [504, ErrorCode.TASK_TIMEOUT]);
         assert.match(late.message ?? '', /within 200 ms/);
         if (!pooled) return; // without a pool a synchronous task holds the caller's own loop
-        // Synchronous code past handlerTimeout: with timeout 0 no watchdog cuts it.
-        const spun = await run(client, 'spin', 1_000, 0);
-        assert.equal(spun.ok, true);
-        assert.ok(server.pooledThreadIds.includes(spun.result as number));
+        // CPU work past handlerTimeout, in the synchronous part or after an await: with timeout 0
+        // no watchdog cuts it.
+        for (const task of ['spin', 'spin-later']) {
+          const spun = await run(client, task, 1_000, 0);
+          assert.equal(spun.ok, true, task);
+          assert.ok(server.pooledThreadIds.includes(spun.result as number));
+        }
         assert.equal(server.restarts.pooled, 0);
       }));
   }
