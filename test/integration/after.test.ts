@@ -105,6 +105,15 @@ for (const kind of ['h1', 'h2c'] as const) {
       assert.ok(server.pooledThreadIds.includes(report.threadId));
     });
 
+    for (const path of ['/after-order', '/after-order-pooled', '/after-late-order']) {
+      test(`each function starts once the one before has finished (${path})`, async () => {
+        const { id } = (await client.request(path)).json() as { id: string };
+        const last = path === '/after-late-order' ? 3 : 2;
+        await reports.next((r) => r.id === id && r.step === last);
+        assert.deepEqual(reports.seen.filter((r) => r.id === id).map((r) => r.step), path === '/after-late-order' ? [1, 2, 3] : [1, 2]);
+      });
+    }
+
     test('added once the response was sent, runs at once', async () => {
       await client.request('/after-late', { headers: { 'x-request-id': `late-${kind}` } });
       await reports.next((r) => r.id === `late-${kind}` && r.step === 'late');
@@ -132,7 +141,7 @@ describe('req.after() in-process (app.request)', () => {
 });
 
 describe('req.after() and shutdown', () => {
-  for (const path of ['/after-slow', '/after-slow-pooled']) {
+  for (const path of ['/after-slow', '/after-slow-pooled', '/after-slow-chain']) {
     test(`a graceful shutdown waits for after() work within the grace period (${path})`, async () => {
       const server = await startTestServer({ pinnedWorkers: 1, pooledWorkers: 1, gracePeriod: 5_000 }, APP);
       const reports = new Reports();
