@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { BroadcastChannel } from 'node:worker_threads';
 import WebSocket from 'ws';
 import { App, ErrorCode, isFasterApiError, type Server, type ServeOptions } from '../../src/index.ts';
 import { createClient, type Client, type ClientKind } from '../helpers/clients.ts';
@@ -251,6 +252,36 @@ describe('the server’s handlerTimeout for tasks without a timeout of their own
         assert.equal(server.restarts.pooled, 0);
       }));
   }
+});
+
+describe('a task that times out before it is sent', () => {
+  test('is withdrawn from the pinned worker’s queue and never runs', () =>
+    withServer({ pinnedWorkers: 1, pooledWorkers: 2, pooledIsolates: 1 }, 'h1', async (_server, client) => {
+      const seen: string[] = [];
+      const channel = new BroadcastChannel('fasterapi-test:slow-started');
+      const nextSeen = new Promise<void>((resolve) => {
+        channel.onmessage = (event) => {
+          seen.push(String((event as MessageEvent).data));
+          if (seen.includes('next')) resolve();
+        };
+      });
+      try {
+        // The isolate is held, so a large input fills the request ring and the next task waits behind it.
+        const held = slowStarted(['hold-w']);
+        const hold = run(client, 'hold', { id: 'hold-w', ms: 2_000 });
+        await held;
+        const res = await client.request(`/withdrawn?size=${1024 * 1024}`);
+        const { late, next } = res.json() as { late: Outcome; next: Outcome };
+        assert.deepEqual([late.status, late.code], [504, ErrorCode.TASK_TIMEOUT]);
+        assert.equal(next.result, 'next');
+        assert.equal((await hold).ok, true);
+        // Reports from one isolate arrive in order: had the withdrawn task run, it would show before 'next'.
+        await nextSeen;
+        assert.deepEqual(seen.filter((id) => id !== 'hold-w'), ['next']);
+      } finally {
+        channel.close();
+      }
+    }));
 });
 
 describe('pooled tasks without a pool', () => {
