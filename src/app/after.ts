@@ -31,13 +31,15 @@ export class AfterWork {
   }
 
   /**
-   * Runs `fns` in order, from the next turn of the event loop; `where` names the request in log
-   * lines ("GET /signup"), and `requestId` is the error id of what they throw. Never throws.
+   * Runs `fns` in order, from the next turn of the event loop once `behind` (the same request's
+   * run before, if any) has finished; `where` names the request in log lines ("GET /signup"), and
+   * `requestId` is the error id of what they throw. Never throws; the run it returns never rejects.
    */
-  run(fns: readonly AfterFunction[], where: string, requestId: string): void {
-    const running = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#runAll(fns, where, requestId));
+  run(fns: readonly AfterFunction[], where: string, requestId: string, behind: Promise<void> | null): Promise<void> {
+    const running = (behind ?? Promise.resolve()).then(() => new Promise<void>((resolve) => setImmediate(resolve))).then(() => this.#runAll(fns, where, requestId));
     this.#running.add(running);
     void running.finally(() => this.#running.delete(running));
+    return running;
   }
 
   async #runAll(fns: readonly AfterFunction[], where: string, requestId: string): Promise<void> {

@@ -73,8 +73,8 @@ const AT_HAND = Symbol.for('fasterapi.request.body-at-hand');
 const ROUTE_FORM = Symbol.for('fasterapi.request.route-form');
 /** How the server says a request is over where it cannot watch a connection (see `endRequest`). */
 const END = Symbol.for('fasterapi.request.end');
-/** How the server takes the functions `after` collected, once the response is sent (see `takeAfter`). */
-const TAKE_AFTER = Symbol.for('fasterapi.request.take-after');
+/** How the server starts the functions `after` collected, once the response is sent (see `runAfter`). */
+const RUN_AFTER = Symbol.for('fasterapi.request.run-after');
 
 /**
  * What a request came in on, as far as its `signal` needs (a protocol engine's `Incoming`): it
@@ -191,26 +191,29 @@ export class Request<
   #after: AfterFunction[] | null = null;
   /** Where `after` sends functions once the response has been sent; null before. */
   #afterWork: AfterWork | null = null;
+  /** The run of the functions added last: one added from now on waits for it. */
+  #afterRun: Promise<void> | null = null;
 
   /**
    * Runs `fn` on this isolate once the response has been sent (for a streamed body: once its last
    * chunk went out, or the client left): work the client should not wait for. Functions run one
    * after another in the order they were added; what one throws or rejects with is logged under
    * the request's id, and the next still runs. A graceful shutdown waits for them within its
-   * grace period. Called once the response is already sent, `fn` runs at once (on the next turn).
+   * grace period. Called once the response is already sent (from an `after` function, say), `fn`
+   * runs as soon as the functions added before it have finished (on the next turn if they have).
    * On a pooled isolate they run once the answer has been handed to the pinned worker.
    */
   after(fn: AfterFunction): void {
     if (typeof fn !== 'function') throw new TypeError('req.after() takes a function');
-    if (this.#afterWork !== null) this.#afterWork.run([fn], `${this.method} ${this.path}`, this.id);
+    if (this.#afterWork !== null) this.#afterRun = this.#afterWork.run([fn], `${this.method} ${this.path}`, this.id, this.#afterRun);
     else (this.#after ??= []).push(fn);
   }
 
-  [TAKE_AFTER](work: AfterWork): readonly AfterFunction[] | null {
+  [RUN_AFTER](work: AfterWork): void {
     this.#afterWork = work;
     const fns = this.#after;
     this.#after = null;
-    return fns;
+    if (fns !== null) this.#afterRun = work.run(fns, `${this.method} ${this.path}`, this.id, null);
   }
 
   /** Query params; a key given more than once maps to an array of its values. Validated when the route has a `query` schema. */
@@ -353,8 +356,7 @@ export function endRequest(req: Request<unknown, unknown, unknown, unknown>): vo
  * on run at once). Nothing is allocated for a request that added none.
  */
 export function runAfter(req: Request<unknown, unknown, unknown, unknown>, work: AfterWork): void {
-  const fns = req[TAKE_AFTER](work);
-  if (fns !== null) work.run(fns, `${req.method} ${req.path}`, req.id);
+  req[RUN_AFTER](work);
 }
 
 /** Gives `req` the values that passed its route's schemas. */

@@ -161,15 +161,22 @@ function errorFields(error: Error): Record<string, unknown> {
 
 function reviveThrown(carried: unknown): unknown {
   if (typeof carried !== 'object' || carried === null || (carried as Record<string, unknown>)[ERROR_MARK] !== true) return carried;
-  const { [ERROR_MARK]: _mark, name, message, stack, __httpStatus, code, headers, status: _status, ...rest } = carried as Record<string, unknown>;
+  const { [ERROR_MARK]: _mark, name, message, stack, __httpStatus, ...fields } = carried as Record<string, unknown>;
   const text = typeof message === 'string' ? message : '';
-  const error =
-    typeof __httpStatus === 'number'
-      ? new HttpError(__httpStatus, text, {
-          ...(typeof code === 'string' ? { code: code as ErrorCode } : {}),
-          ...(isStringRecord(headers) ? { headers } : {}),
-        })
-      : Object.assign(new Error(text), code === undefined ? {} : { code });
+  let error: Error;
+  let rest = fields;
+  if (typeof __httpStatus === 'number') {
+    // An HttpError's code and headers go to its constructor (its status is __httpStatus); any
+    // other Error keeps fields of those names as they were, with the rest of its own fields.
+    const { code, headers, status: _status, ...others } = fields;
+    error = new HttpError(__httpStatus, text, {
+      ...(typeof code === 'string' ? { code: code as ErrorCode } : {}),
+      ...(isStringRecord(headers) ? { headers } : {}),
+    });
+    rest = others;
+  } else {
+    error = new Error(text);
+  }
   if (typeof name === 'string') error.name = name;
   if (typeof stack === 'string') error.stack = stack;
   return Object.assign(error, rest);

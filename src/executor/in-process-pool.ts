@@ -19,11 +19,12 @@
  * a request already decoded from the request ring and answers as a pooled isolate would.
  */
 
+import { AfterWork } from '../app/after.ts';
 import type { AppTable, Route } from '../app/app.ts';
 import type { TaskDefinition, TaskOutcome } from '../app/task.ts';
 import { internalFault, type Fault } from '../app/boundary.ts';
 import type { Execution } from '../app/invoke.ts';
-import { endRequest } from '../app/request.ts';
+import { endRequest, runAfter } from '../app/request.ts';
 import { disposeBody } from '../app/response.ts';
 import { ErrorCode } from '../core/errors.ts';
 import { err, ok } from '../core/result.ts';
@@ -74,11 +75,14 @@ export class InProcessPool implements Pool {
   readonly #requests: Loop;
   readonly #responses: Loop;
   #nextTaskId = 1;
+  /** `req.after()` work of pooled handlers: it runs once the answer has crossed back, as on a pooled isolate. */
+  readonly afterWork: AfterWork;
 
   constructor(settings: InProcessPoolSettings) {
     this.#table = settings.table;
     this.#routes = settings.table.routes;
     this.#site = settings.site;
+    this.afterWork = new AfterWork(settings.site.context);
     const pair = createRingPair(settings.ringSize);
     this.#requests = { out: new RingProducer(pair.request), in: new RingConsumer(pair.request) };
     this.#responses = { out: new RingProducer(pair.response), in: new RingConsumer(pair.response) };
@@ -111,7 +115,9 @@ export class InProcessPool implements Pool {
     const answer = (settled: Execution): PoolResult => {
       const buffered = refuseStream(this.#site.context, route, settled, req.id);
       endRequest(req);
-      return this.#carryAnswer(request.taskId, buffered, () => req.id);
+      const carried = this.#carryAnswer(request.taskId, buffered, () => req.id);
+      runAfter(req, this.afterWork);
+      return carried;
     };
     if (!(result instanceof Promise)) return Promise.resolve(answer(result));
     if (timeoutMs === 0) return result.then(answer);
@@ -126,6 +132,7 @@ export class InProcessPool implements Pool {
       void result.then((settled) => {
         if (timedOut) {
           if (settled.ok) disposeBody(settled.value.body);
+          runAfter(req, this.afterWork);
           return;
         }
         clearTimeout(timer);

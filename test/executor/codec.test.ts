@@ -968,4 +968,18 @@ describe('TASK records', () => {
       assert.throws(() => decodeTask(bytes, offset, length), /does not match its length/);
     });
   });
+
+  test('a TASK record that claims more inline input than it holds is refused, also within the input length', () => {
+    const link = new Link(4 * maxPayload);
+    encodeTask(link.producer, { taskId: 1, taskIndex: 0, timeoutMs: 0, body: new Uint8Array(10) });
+    link.producer.publish();
+    link.consumer.take((bytes, offset, length) => {
+      bytes.writeUInt32LE(20, offset + 16); // an input of 20 bytes, of which 10 are inline…
+      assert.equal(decodeTask(bytes, offset, length).received, 10);
+      bytes.writeUInt32LE(11, offset + 20); // …but 11 claimed: one past the record's end
+      assert.throws(() => decodeTask(bytes, offset, length), /does not match its length/);
+      bytes.writeUInt32LE(9, offset + 20); // one short of it
+      assert.throws(() => decodeTask(bytes, offset, length), /does not match its length/);
+    });
+  });
 });

@@ -5,8 +5,8 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { BroadcastChannel } from 'node:worker_threads';
-import type { Server } from '../../src/index.ts';
+import { BroadcastChannel, threadId } from 'node:worker_threads';
+import type { App, Server } from '../../src/index.ts';
 import { CliProcess } from '../helpers/cli.ts';
 import { createClient, type Client } from '../helpers/clients.ts';
 import { startTestServer } from '../helpers/server.ts';
@@ -27,6 +27,9 @@ class Reports {
   #waiters: Array<() => void> = [];
 
   constructor() {
+    // Waiting on it does not keep the process alive: a report that can no longer come (nothing
+    // left to run it) fails the test at once instead of at its timeout.
+    this.#channel.unref();
     this.#channel.onmessage = (event) => {
       this.seen.push((event as MessageEvent).data as Report);
       const waiters = this.#waiters;
@@ -102,6 +105,15 @@ for (const kind of ['h1', 'h2c'] as const) {
       assert.ok(server.pooledThreadIds.includes(report.threadId));
     });
 
+    for (const path of ['/after-order', '/after-order-pooled', '/after-late-order']) {
+      test(`each function starts once the one before has finished (${path})`, async () => {
+        const { id } = (await client.request(path)).json() as { id: string };
+        const last = path === '/after-late-order' ? 3 : 2;
+        await reports.next((r) => r.id === id && r.step === last);
+        assert.deepEqual(reports.seen.filter((r) => r.id === id).map((r) => r.step), path === '/after-late-order' ? [1, 2, 3] : [1, 2]);
+      });
+    }
+
     test('added once the response was sent, runs at once', async () => {
       await client.request('/after-late', { headers: { 'x-request-id': `late-${kind}` } });
       await reports.next((r) => r.id === `late-${kind}` && r.step === 'late');
@@ -109,8 +121,27 @@ for (const kind of ['h1', 'h2c'] as const) {
   });
 }
 
+describe('req.after() in-process (app.request)', () => {
+  test('runs after an inline and after a pooled handler, on the calling thread', async () => {
+    const { inProcess } = await import('../../src/index.ts');
+    const app = (await import(APP.href)).default as App;
+    const reports = new Reports();
+    const client = inProcess(app, { logLevel: 'silent' });
+    try {
+      for (const path of ['/after', '/after-pooled']) {
+        const { id } = (await (await client.request(path)).json()) as { id: string };
+        const report = await reports.next((r) => r.id === id && r.step === (path === '/after' ? 2 : 'pooled'));
+        assert.equal(report.threadId, threadId);
+      }
+    } finally {
+      reports.close();
+      await client.close();
+    }
+  });
+});
+
 describe('req.after() and shutdown', () => {
-  for (const path of ['/after-slow', '/after-slow-pooled']) {
+  for (const path of ['/after-slow', '/after-slow-pooled', '/after-slow-chain']) {
     test(`a graceful shutdown waits for after() work within the grace period (${path})`, async () => {
       const server = await startTestServer({ pinnedWorkers: 1, pooledWorkers: 1, gracePeriod: 5_000 }, APP);
       const reports = new Reports();

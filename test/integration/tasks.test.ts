@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { BroadcastChannel } from 'node:worker_threads';
 import WebSocket from 'ws';
 import { App, ErrorCode, isFasterApiError, type Server, type ServeOptions } from '../../src/index.ts';
 import { createClient, type Client, type ClientKind } from '../helpers/clients.ts';
@@ -104,11 +105,20 @@ for (const kind of ['h1', 'h2c'] as const satisfies readonly ClientKind[]) {
 
     test('an HttpError thrown by the task stays one: uncaught, it answers with its status and headers', async () => {
       const caught = await run(client, 'teapot', null);
-      assert.deepEqual([caught.isHttpError, caught.status, caught.message], [true, 418, 'short and stout']);
+      assert.deepEqual([caught.isHttpError, caught.status, caught.message, caught.code], [true, 418, 'short and stout', ErrorCode.BAD_REQUEST]);
+      assert.deepEqual(caught.headers, { 'x-teapot': 'yes' });
       const res = await client.request('/raw/teapot', { method: 'POST', body: '{}' });
       assert.equal(res.status, 418);
       assert.equal(res.headers['x-teapot'], 'yes');
       assert.deepEqual(res.json(), { detail: 'short and stout' });
+    });
+
+    test('a plain Error keeps own fields named like an HttpError’s (status, headers), and stays a plain Error', async () => {
+      const upstream = await run(client, 'upstream', null);
+      assert.deepEqual(
+        [upstream.isError, upstream.isHttpError, upstream.name, upstream.message, upstream.code, upstream.status, upstream.headers],
+        [true, false, 'Error', 'the upstream said no', 'E_UPSTREAM', 404, { 'x-upstream': 'gone' }],
+      );
     });
 
     test('a result that cannot be cloned rejects with a TypeError naming the cause', async () => {
@@ -221,6 +231,56 @@ describe('pooled tasks when the pool is full or its isolates fail', () => {
       await started;
       assert.deepEqual([(await outcome).status, (await outcome).code], [504, ErrorCode.TASK_TIMEOUT]);
       assert.match((await exited).reason ?? '', /stuck in the synchronous code of TASK:stuck \d+ ms past its timeout/);
+    }));
+});
+
+describe('the server’s handlerTimeout for tasks without a timeout of their own', () => {
+  for (const pooled of [true, false]) {
+    test(`a task without one times out at handlerTimeout, and one with timeout 0 runs past it (${pooled ? 'pool' : 'no pool'})`, () =>
+      withServer({ pinnedWorkers: 1, handlerTimeout: 200, ...(pooled ? { pooledWorkers: 1, pooledIsolates: 1 } : {}) }, 'h1', async (server, client) => {
+        const late = await run(client, 'sleep', { ms: 5_000 });
+        assert.deepEqual([late.status, late.code], [504, ErrorCode.TASK_TIMEOUT]);
+        assert.match(late.message ?? '', /within 200 ms/);
+        if (!pooled) return; // without a pool a synchronous task holds the caller's own loop
+        // CPU work past handlerTimeout, in the synchronous part or after an await: with timeout 0
+        // no watchdog cuts it.
+        for (const task of ['spin', 'spin-later']) {
+          const spun = await run(client, task, 1_000, 0);
+          assert.equal(spun.ok, true, task);
+          assert.ok(server.pooledThreadIds.includes(spun.result as number));
+        }
+        assert.equal(server.restarts.pooled, 0);
+      }));
+  }
+});
+
+describe('a task that times out before it is sent', () => {
+  test('is withdrawn from the pinned worker’s queue and never runs', () =>
+    withServer({ pinnedWorkers: 1, pooledWorkers: 2, pooledIsolates: 1 }, 'h1', async (_server, client) => {
+      const seen: string[] = [];
+      const channel = new BroadcastChannel('fasterapi-test:slow-started');
+      const nextSeen = new Promise<void>((resolve) => {
+        channel.onmessage = (event) => {
+          seen.push(String((event as MessageEvent).data));
+          if (seen.includes('next')) resolve();
+        };
+      });
+      try {
+        // The isolate is held, so a large input fills the request ring and the next task waits behind it.
+        const held = slowStarted(['hold-w']);
+        const hold = run(client, 'hold', { id: 'hold-w', ms: 2_000 });
+        await held;
+        const res = await client.request(`/withdrawn?size=${1024 * 1024}`);
+        const { late, next } = res.json() as { late: Outcome; next: Outcome };
+        assert.deepEqual([late.status, late.code], [504, ErrorCode.TASK_TIMEOUT]);
+        assert.equal(next.result, 'next');
+        assert.equal((await hold).ok, true);
+        // Reports from one isolate arrive in order: had the withdrawn task run, it would show before 'next'.
+        await nextSeen;
+        assert.deepEqual(seen.filter((id) => id !== 'hold-w'), ['next']);
+      } finally {
+        channel.close();
+      }
     }));
 });
 
