@@ -16,7 +16,6 @@ import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { Piscina } from 'piscina';
 import { serve } from '../src/index.ts';
 import type { LoopResult } from './lib/closed-loop.ts';
 import { closedLoop } from './lib/closed-loop.ts';
@@ -65,7 +64,15 @@ const server = await serve(new URL('./tasks-app.ts', import.meta.url), {
   logLevel: 'warn',
   handleSignals: false,
 });
-const pool = new Piscina<number, number>({
+/** What this benchmark uses of piscina (bench/node_modules, installed by `npm run bench:tasks`). */
+interface PiscinaPool {
+  run(task: number): Promise<number>;
+  destroy(): Promise<void>;
+}
+// Imported by a computed name: piscina is the benchmark's dependency, not the project's, so the
+// project's type check (which reads this file) must not need it installed.
+const { Piscina } = (await import(['pis', 'cina'].join(''))) as { Piscina: new (options: object) => PiscinaPool };
+const pool = new Piscina({
   filename: fileURLToPath(new URL('./contenders/piscina-spin.ts', import.meta.url)),
   minThreads: threads,
   maxThreads: threads,

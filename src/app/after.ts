@@ -36,7 +36,11 @@ export class AfterWork {
    * `requestId` is the error id of what they throw. Never throws; the run it returns never rejects.
    */
   run(fns: readonly AfterFunction[], where: string, requestId: string, behind: Promise<void> | null): Promise<void> {
-    const running = (behind ?? Promise.resolve()).then(() => new Promise<void>((resolve) => setImmediate(resolve))).then(() => this.#runAll(fns, where, requestId));
+    const running = (behind ?? Promise.resolve())
+      .then(() => new Promise<void>((resolve) => setImmediate(resolve)))
+      .then(() => this.#runAll(fns, where, requestId))
+      // Only the log itself failing could reject here: nothing more can be said about it.
+      .catch(() => {});
     this.#running.add(running);
     void running.finally(() => this.#running.delete(running));
     return running;

@@ -154,7 +154,9 @@ function errorFields(error: Error): Record<string, unknown> {
     const value = (error as unknown as Record<string, unknown>)[key];
     if (typeof value !== 'function' && typeof value !== 'symbol') fields[key] = value;
   }
-  if (isHttpError(error)) fields['__httpStatus'] = error.status;
+  // Revived as an HttpError only with a status HttpError itself accepts: one overwritten since
+  // it was made travels as a plain field.
+  if (isHttpError(error) && Number.isInteger(error.status) && error.status >= 400 && error.status <= 599) fields['__httpStatus'] = error.status;
   if (error.cause !== undefined) fields['cause'] = describeThrown(error.cause);
   return fields;
 }

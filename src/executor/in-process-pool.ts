@@ -22,7 +22,7 @@
 import { AfterWork } from '../app/after.ts';
 import type { AppTable, Route } from '../app/app.ts';
 import type { TaskDefinition, TaskOutcome } from '../app/task.ts';
-import { internalFault, type Fault } from '../app/boundary.ts';
+import { describeThrown, internalFault, type Fault } from '../app/boundary.ts';
 import type { Execution } from '../app/invoke.ts';
 import { endRequest, runAfter } from '../app/request.ts';
 import { disposeBody } from '../app/response.ts';
@@ -152,12 +152,24 @@ export class InProcessPool implements Pool {
     const decoded = this.#carryTask(taskId, task, input, timeoutMs);
     if (decoded === null) return Promise.resolve(taskOutcome(err(this.#stuck(taskId, 'task'))));
     const result = startJob(this.#site, this.#table, task, decoded.body, timeoutMs);
-    const answer = (settled: Execution): TaskOutcome => taskOutcome(this.#carryAnswer(taskId, settled as Parameters<typeof writeAnswer>[2], () => undefined));
+    const answer = (settled: Execution): TaskOutcome => {
+      try {
+        return taskOutcome(this.#carryAnswer(taskId, settled as Parameters<typeof writeAnswer>[2], () => undefined));
+      } catch (thrown) {
+        // A record that does not decode: the task's caller is told, as the pool client tells it.
+        return { kind: 'failed', reason: describeThrown(thrown) };
+      }
+    };
     if (!(result instanceof Promise)) return Promise.resolve(answer(result));
     if (timeoutMs === 0) return result.then(answer);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve({ kind: 'timeout', timeoutMs }), timeoutMs);
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        resolve({ kind: 'timeout', timeoutMs });
+      }, timeoutMs);
       void result.then((settled) => {
+        if (timedOut) return; // too late: its caller has its timeout, and the answer is dropped
         clearTimeout(timer);
         resolve(answer(settled));
       });

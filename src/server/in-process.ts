@@ -126,6 +126,15 @@ class Client implements InProcessClient {
     if (lifespan.closed === null) {
       lifespan.closed = (async () => {
         const started = await lifespan.started;
+        // As a server's shutdown does: req.after() work under way finishes first (within the
+        // default grace period), then the onShutdown hooks run.
+        const lifecycle = this.#lifecycle;
+        if (lifecycle !== null) {
+          const began = performance.now();
+          await lifecycle.afterWork.settled(DEFAULTS.gracePeriod);
+          const pool = lifecycle.pool as InProcessPool | null;
+          await pool?.afterWork.settled(DEFAULTS.gracePeriod - (performance.now() - began));
+        }
         if (started?.ok === true) await runShutdownHooks(lifespan.table, PINNED, this.#log.error);
       })();
     }

@@ -169,11 +169,11 @@ export class PoolSupervisor {
   }
 
   /**
-   * Stops every isolate. `graceful`: each lets its `req.after()` work finish (at most the grace
-   * period) and runs the app's onShutdown hooks (at most `SHUTDOWN_HOOKS_MS`) first; otherwise (a
+   * Stops every isolate. `graceful`: each lets its `req.after()` work finish (at most `graceMs`,
+   * what is left of the grace period once the pinned workers have drained) and runs the app's onShutdown hooks (at most `SHUTDOWN_HOOKS_MS`) first; otherwise (a
    * failed start) they are terminated at once.
    */
-  async close(graceful = false): Promise<void> {
+  async close(graceful = false, graceMs = this.#options.gracePeriod): Promise<void> {
     this.#closed = true;
     if (this.#watchdog !== null) clearInterval(this.#watchdog);
     await Promise.all(
@@ -192,7 +192,6 @@ export class PoolSupervisor {
             const onMessage = (message: FromPooled): void => {
               if (message.type === 'stopped') done();
             };
-            const graceMs = this.#options.gracePeriod;
             const timer = setTimeout(done, graceMs + SHUTDOWN_HOOKS_MS);
             worker.on('message', onMessage);
             worker.once('exit', done);

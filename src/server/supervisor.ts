@@ -312,6 +312,7 @@ export class Supervisor {
     if (this.#sampler !== null) clearInterval(this.#sampler);
     this.#acceptor?.close();
     const grace = this.#options.gracePeriod;
+    const began = performance.now();
     const totals = { received: 0, unanswered: 0, forced: 0 };
     await Promise.all(
       this.#seats.map(async (seat) => {
@@ -344,7 +345,8 @@ export class Supervisor {
         clearTimeout(backstop);
       }),
     );
-    await this.#pool?.close(true);
+    // The pooled isolates' req.after() work gets what is left of the grace period.
+    await this.#pool?.close(true, Math.max(0, grace - (performance.now() - began)));
     this.#log.info(
       `Drained: ${totals.received} request(s) received by the serving workers since they started, ${totals.unanswered} unanswered, ${totals.forced} connection(s) cut`,
     );

@@ -140,6 +140,23 @@ describe('req.after() in-process (app.request)', () => {
   });
 });
 
+describe('req.after() and an in-process close()', () => {
+  // The longer work on each side in turn, so that a wait left out on either side shows.
+  for (const [inlineMs, pooledMs] of [[600, 50], [50, 600]] as const) {
+    test(`close() waits for the after() work under way, inline (${inlineMs} ms) and pooled (${pooledMs} ms)`, async () => {
+      const { inProcess } = await import('../../src/index.ts');
+      // A module instance of its own: close() ends the app's in-process lifespan for good.
+      const module = (await import(`${APP.href}?close-waits-${inlineMs}`)) as { default: App; finished: string[] };
+      const client = inProcess(module.default, { logLevel: 'silent' });
+      const inline = (await (await client.request(`/after-slow?ms=${inlineMs}`)).json()) as { id: string };
+      const pooled = (await (await client.request(`/after-slow-pooled?ms=${pooledMs}`)).json()) as { id: string };
+      assert.deepEqual(module.finished, [], 'the answers came before the work finished');
+      await client.close();
+      assert.deepEqual(module.finished.sort(), [inline.id, pooled.id].sort(), 'both finished before close() resolved');
+    });
+  }
+});
+
 describe('req.after() and shutdown', () => {
   for (const path of ['/after-slow', '/after-slow-pooled', '/after-slow-chain']) {
     test(`a graceful shutdown waits for after() work within the grace period (${path})`, async () => {

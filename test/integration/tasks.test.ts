@@ -121,6 +121,11 @@ for (const kind of ['h1', 'h2c'] as const satisfies readonly ClientKind[]) {
       );
     });
 
+    test('an HttpError whose status was overwritten past 400–599 comes back as a plain Error keeping its fields', async () => {
+      const outcome = await run(client, 'bad-status', null);
+      assert.deepEqual([outcome.ok, outcome.isError, outcome.isHttpError, outcome.name, outcome.message, outcome.status], [false, true, false, 'HttpError', 'odd status', 99]);
+    });
+
     test('a result that cannot be cloned rejects with a TypeError naming the cause', async () => {
       const outcome = await run(client, 'unclonable', null);
       assert.equal(outcome.ok, false);
