@@ -19,7 +19,7 @@ import { Readable, Writable } from 'node:stream';
 import type { IncomingHeaders } from '../app/request.ts';
 import { disposeBody, isBodyStream, type Outgoing } from '../app/response.ts';
 import { emptyRecord } from '../core/record.ts';
-import { bodyLength, pipeBody } from './body.ts';
+import { bodyLength, pipeBody, streamLength } from './body.ts';
 import { ignore, type Incoming, type RespondOptions } from './incoming.ts';
 
 /** What a request needs besides its web `Request`: the target as sent, and its body. */
@@ -136,6 +136,10 @@ export class MemoryIncoming implements Incoming {
     }
     const headers = webHeaders(outgoing.headers);
     if (isBodyStream(body)) {
+      // A stream of known length (a file) goes out with its content-length, as over HTTP/1.1 and
+      // HTTP/2; HEAD says what GET would send.
+      const length = streamLength(body);
+      if (length !== undefined && !nullBodyStatus(outgoing.status)) headers.set('content-length', String(length));
       if (options.head) {
         this.#answer(new globalThis.Response(null, { status: outgoing.status, headers }));
         disposeBody(body);

@@ -14,6 +14,7 @@ import type { App, Server } from '../../src/index.ts';
 import { inProcess } from '../../src/index.ts';
 import { createClient, type Client, type SimpleResponse } from '../helpers/clients.ts';
 import { API_APP, startTestServer, TEST_POOLED_APP } from '../helpers/server.ts';
+import { makeStaticTree, STATIC_APP } from '../helpers/static-tree.ts';
 
 const WS_APP = new URL('../fixtures/ws-app.ts', import.meta.url);
 
@@ -22,7 +23,7 @@ const CONNECTION_FIELDS = new Set(['connection', 'keep-alive', 'transfer-encodin
 
 interface Case {
   readonly name: string;
-  readonly app: 'api' | 'pooled' | 'ws';
+  readonly app: 'api' | 'pooled' | 'ws' | 'cookies' | 'forms' | 'tasks' | 'static';
   readonly path: string;
   readonly method?: string;
   readonly headers?: Record<string, string>;
@@ -32,6 +33,27 @@ interface Case {
 }
 
 const LIMIT = 1024 * 1024;
+const BOUNDARY = 'in-process-boundary';
+const multipart = { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` };
+/** A multipart body of fields and files, as a browser sends it. */
+function formBody(parts: ReadonlyArray<{ name: string; value: string; filename?: string; type?: string }>): string {
+  return (
+    parts
+      .map(
+        (p) =>
+          `--${BOUNDARY}\r\ncontent-disposition: form-data; name="${p.name}"${p.filename === undefined ? '' : `; filename="${p.filename}"`}\r\n` +
+          `${p.type === undefined ? '' : `content-type: ${p.type}\r\n`}\r\n${p.value}\r\n`,
+      )
+      .join('') + `--${BOUNDARY}--\r\n`
+  );
+}
+const FORM = formBody([
+  { name: 'tag', value: 'a' },
+  { name: 'tag', value: 'b' },
+  { name: 'file', value: 'x'.repeat(40), filename: 'notes.txt', type: 'text/plain' },
+]);
+/** A route that runs task `name` and lets what it throws through (its answer names no thread). */
+const task = (name: string, input: unknown): Pick<Case, 'path' | 'method' | 'body' | 'headers'> => ({ path: `/raw/${name}`, method: 'POST', body: JSON.stringify({ input }), headers: json });
 const json = { 'content-type': 'application/json' };
 const origin = 'https://app.example.com';
 
@@ -106,6 +128,37 @@ const CASES: readonly Case[] = [
   { name: 'onStartup ran', app: 'api', path: '/pooled/lifespan' },
   { name: 'GET to a WebSocket route without Upgrade', app: 'ws', path: '/echo' },
   { name: 'plain route of a WebSocket app', app: 'ws', path: '/plain' },
+  // The developer kit: cookies, forms, pooled tasks, static files.
+  { name: 'cookies read, inline', app: 'cookies', path: '/inline/cookies', headers: { cookie: 'a=1; b="two"; a=3; __proto__=x' } },
+  { name: 'cookies read, pooled', app: 'cookies', path: '/pool/cookies', headers: { cookie: 'a=1; b="two"' } },
+  { name: 'several set-cookie fields, inline', app: 'cookies', path: '/inline/set' },
+  { name: 'several set-cookie fields, pooled', app: 'cookies', path: '/pool/set' },
+  { name: 'a refused cookie: 500', app: 'cookies', path: '/inline/bad' },
+  { name: 'a signed cookie set', app: 'cookies', path: '/pool/signed/set' },
+  { name: 'multipart form, inline', app: 'forms', path: '/inline/small', method: 'POST', body: FORM, headers: multipart },
+  { name: 'multipart form, pooled', app: 'forms', path: '/pooled/small', method: 'POST', body: FORM, headers: multipart },
+  { name: 'urlencoded form', app: 'forms', path: '/inline/small', method: 'POST', body: 'tag=a&tag=b&n=%C3%BC', headers: { 'content-type': 'application/x-www-form-urlencoded' } },
+  { name: 'form past the files limit: 400', app: 'forms', path: '/pooled/small', method: 'POST', body: formBody(Array.from({ length: 4 }, (_, i) => ({ name: 'file', value: 'x', filename: `${i}.txt` }))), headers: multipart },
+  { name: 'form with a wrong content type: 415', app: 'forms', path: '/inline/small', method: 'POST', body: 'x', headers: { 'content-type': 'text/plain' } },
+  { name: 'malformed multipart: 400', app: 'forms', path: '/inline/small', method: 'POST', body: `--${BOUNDARY}\r\ncontent-disposition: form-data; name="a"\r\n\r\ncut`, headers: multipart },
+  { name: 'a pooled task', app: 'tasks', ...task('echo', { a: [1, 'two', null] }) },
+  { name: 'a task that throws', app: 'tasks', ...task('quota', 3) },
+  { name: 'a task’s HttpError, uncaught', app: 'tasks', ...task('teapot', null) },
+  { name: 'a task’s result that cannot be cloned: 500', app: 'tasks', ...task('unclonable', null) },
+  { name: 'a task past its timeout', app: 'tasks', ...task('never', null) },
+  { name: 'static file', app: 'static', path: '/assets/app.css' },
+  { name: 'static file, HEAD', app: 'static', path: '/assets/app.css', method: 'HEAD' },
+  { name: 'static file, precompressed br', app: 'static', path: '/assets/app.css', headers: { 'accept-encoding': 'br' } },
+  { name: 'static file, streamed (past 64 KiB)', app: 'static', path: '/assets/big.bin' },
+  { name: 'static file, streamed, HEAD', app: 'static', path: '/assets/big.bin', method: 'HEAD' },
+  { name: 'static file, range', app: 'static', path: '/assets/big.bin', headers: { range: 'bytes=100-200099' } },
+  { name: 'static file, 416', app: 'static', path: '/assets/big.bin', headers: { range: 'bytes=300007-' } },
+  { name: 'static file, 304', app: 'static', path: '/assets/app.css', headers: { 'if-none-match': '*' } },
+  { name: 'static directory index', app: 'static', path: '/assets/sub/' },
+  { name: 'static directory without its slash', app: 'static', path: '/assets/sub' },
+  { name: 'static symlink out of the root', app: 'static', path: '/assets/out.txt' },
+  { name: 'static dotfile', app: 'static', path: '/assets/.env' },
+  { name: 'static encoded climb', app: 'static', path: '/assets/%2e%2e/outside.txt' },
 ];
 
 interface Seen {
@@ -159,7 +212,18 @@ function same(kind: string, c: Case, server: Seen, app: Seen): void {
   assert.ok(app.body.equals(server.body), `${what}: body\n  in-process: ${app.body.toString('utf8', 0, 200)}\n  server:     ${server.body.toString('utf8', 0, 200)}`);
 }
 
+// The static app serves a tree of its own, named in the environment before its module loads
+// (here and in the server's isolates, which inherit the environment).
+const tree = makeStaticTree();
+process.env['STATIC_TEST_DIR'] = tree.root;
+after(() => tree.remove());
+const fixture = (name: string): URL => new URL(`../fixtures/apps/${name}.ts`, import.meta.url);
+
 const apps: Record<Case['app'], { url: URL; app: App; server: Server | null }> = {
+  cookies: { url: fixture('cookies'), app: (await import(fixture('cookies').href)).default as App, server: null },
+  forms: { url: fixture('forms'), app: (await import(fixture('forms').href)).default as App, server: null },
+  tasks: { url: fixture('tasks'), app: (await import(fixture('tasks').href)).default as App, server: null },
+  static: { url: STATIC_APP, app: (await import(STATIC_APP.href)).default as App, server: null },
   api: { url: API_APP, app: (await import(API_APP.href)).default as App, server: null },
   pooled: { url: TEST_POOLED_APP, app: (await import(TEST_POOLED_APP.href)).default as App, server: null },
   ws: { url: WS_APP, app: (await import(WS_APP.href)).default as App, server: null },
