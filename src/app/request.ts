@@ -214,6 +214,39 @@ export class Request<
     const fns = this.#after;
     this.#after = null;
     if (fns !== null) this.#afterRun = work.run(fns, `${this.method} ${this.path}`, this.id, null);
+    const cleanups = this.#overCleanups;
+    this.#overCleanups = null;
+    if (cleanups !== null) void this.#afterSettled().then(() => cleanups.forEach((cleanup) => cleanup()));
+  }
+
+  /** Cleanups of a request that ended before its after() functions were started. */
+  #overCleanups: (() => void)[] | null = null;
+
+  /**
+   * Runs `cleanup` once the request is over (`signal` aborted) and the after() functions it
+   * added have finished. The request usually ends before they start (a pooled request ends as
+   * its answer goes back), so a cleanup then waits for `RUN_AFTER`, which the server calls once
+   * the response is sent or the client left (on the pool: once the handler settled, so one
+   * that never does keeps its files, as it keeps its form). An after() function that never
+   * settles keeps them until the isolate ends.
+   */
+  #whenOver(cleanup: () => void): void {
+    const ended = (): void => {
+      if (this.#after !== null) (this.#overCleanups ??= []).push(cleanup);
+      else void this.#afterSettled().then(cleanup);
+    };
+    const over = this.signal;
+    if (over.aborted) ended();
+    else over.addEventListener('abort', ended, { once: true });
+  }
+
+  /** Resolves once the after() work has finished, with the functions added while it ran; never rejects. */
+  async #afterSettled(): Promise<void> {
+    let run = this.#afterRun;
+    while (run !== null) {
+      await run;
+      run = run === this.#afterRun ? null : this.#afterRun;
+    }
   }
 
   /** Query params; a key given more than once maps to an array of its values. Validated when the route has a `query` schema. */
@@ -295,10 +328,9 @@ export class Request<
     const resolved = resolveFormOptions(options, this.#formDefaults);
     if (typeof resolved === 'string') throw new TypeError(`req.form(): ${resolved}`);
     const temp = new TempDir(resolved.tmpDir);
-    // The request's end deletes its temporary files, wherever the form got to by then.
-    const over = this.signal;
-    if (over.aborted) void temp.end();
-    else over.addEventListener('abort', () => void temp.end(), { once: true });
+    // The request's end deletes its temporary files, wherever the form got to by then, but not
+    // under its after() functions, which may still read them.
+    this.#whenOver(() => void temp.end());
     const body = this.#bytes !== undefined ? await this.#bytes : this.#body;
     return parseForm({ body, contentType: this.header('content-type'), bodyLimit: this.#bodyLimit, temp }, resolved);
   }

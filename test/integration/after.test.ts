@@ -4,11 +4,15 @@
  */
 
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { BroadcastChannel, threadId } from 'node:worker_threads';
 import type { App, Server } from '../../src/index.ts';
 import { CliProcess } from '../helpers/cli.ts';
 import { createClient, type Client } from '../helpers/clients.ts';
+import { multipart, MULTIPART_TYPE } from '../helpers/multipart.ts';
 import { startTestServer } from '../helpers/server.ts';
 
 const APP = new URL('../fixtures/apps/after.ts', import.meta.url);
@@ -18,6 +22,8 @@ interface Report {
   step: number | string;
   threadId: number;
   ended?: boolean;
+  read?: number | string;
+  path?: string;
 }
 
 /** Collects what the app's after() functions report; `next(match)` waits for one. */
@@ -49,6 +55,23 @@ class Reports {
   close(): void {
     this.#channel.close();
   }
+}
+
+/**
+ * Uploads a file past the route's memoryLimit with `post`, then releases the route's after()
+ * function (so it runs once the client has its answer and the request is over) and returns what
+ * it reported: it read the whole file.
+ */
+async function uploadRead(reports: Reports, post: (body: Buffer) => Promise<unknown>): Promise<Report> {
+  const content = Buffer.alloc(100_000, 'u');
+  const { id, onDisk } = (await post(multipart([{ name: 'file', value: content, filename: 'big.bin' }]))) as { id: string; onDisk: boolean };
+  assert.equal(onDisk, true, 'the file went to a temporary file');
+  const release = new BroadcastChannel('fasterapi-test:after-release');
+  release.postMessage(id);
+  release.close();
+  const report = await reports.next((r) => r.id === id && r.step === 'upload-read');
+  assert.equal(report.read, content.byteLength);
+  return report;
 }
 
 for (const kind of ['h1', 'h2c'] as const) {
@@ -114,6 +137,20 @@ for (const kind of ['h1', 'h2c'] as const) {
       });
     }
 
+    for (const path of ['/after-upload', '/after-upload-pooled']) {
+      test(`an after() function can still read the request's uploaded file on disk (${path})`, async () => {
+        const report = await uploadRead(reports, async (body) => {
+          const res = await client.request(path, { method: 'POST', headers: { 'content-type': MULTIPART_TYPE }, body });
+          assert.equal(res.status, 200);
+          return res.json();
+        });
+        // Then the request's temporary folder goes; nothing announces it, so it is looked for.
+        const folder = dirname(String(report.path));
+        for (let tries = 0; tries < 500 && existsSync(folder); tries++) await delay(10);
+        assert.equal(existsSync(folder), false, 'the temporary folder was removed once the after() work was done');
+      });
+    }
+
     test('added once the response was sent, runs at once', async () => {
       await client.request('/after-late', { headers: { 'x-request-id': `late-${kind}` } });
       await reports.next((r) => r.id === `late-${kind}` && r.step === 'late');
@@ -138,6 +175,24 @@ describe('req.after() in-process (app.request)', () => {
       await client.close();
     }
   });
+});
+
+describe('req.after() and uploaded files in-process (app.request)', () => {
+  for (const path of ['/after-upload', '/after-upload-pooled']) {
+    test(`an after() function can still read the request's uploaded file on disk (${path})`, async () => {
+      const { inProcess } = await import('../../src/index.ts');
+      // A module instance of its own: the tests before closed the app's in-process lifespan.
+      const app = (await import(`${APP.href}?upload-${path.slice(1)}`)).default as App;
+      const reports = new Reports();
+      const client = inProcess(app, { logLevel: 'silent' });
+      try {
+        await uploadRead(reports, async (body) => (await client.request(path, { method: 'POST', headers: { 'content-type': MULTIPART_TYPE }, body })).json());
+      } finally {
+        reports.close();
+        await client.close();
+      }
+    });
+  }
 });
 
 describe('req.after() and an in-process close()', () => {
