@@ -58,14 +58,17 @@ class Reports {
 }
 
 /**
- * Uploads a file past the route's memoryLimit with `post`, then releases the route's after()
- * function (so it runs once the client has its answer and the request is over) and returns what
- * it reported: it read the whole file.
+ * Uploads a file past the route's memoryLimit with `post`; the route's after() function reads it
+ * over and over until released, which happens once the client has its answer and 20 other requests
+ * (`next`) have come back. Returns what it reported: it read the whole file every time.
  */
-async function uploadRead(reports: Reports, post: (body: Buffer) => Promise<unknown>): Promise<Report> {
+async function uploadRead(reports: Reports, post: (body: Buffer) => Promise<unknown>, next: () => Promise<unknown>): Promise<Report> {
   const content = Buffer.alloc(100_000, 'u');
   const { id, onDisk } = (await post(multipart([{ name: 'file', value: content, filename: 'big.bin' }]))) as { id: string; onDisk: boolean };
   assert.equal(onDisk, true, 'the file went to a temporary file');
+  // Other requests come and go while the after() function reads: well past the request's end,
+  // when its temporary folder would be gone were it removed with the request.
+  for (let i = 0; i < 20; i++) await next();
   const release = new BroadcastChannel('fasterapi-test:after-release');
   release.postMessage(id);
   release.close();
@@ -143,7 +146,7 @@ for (const kind of ['h1', 'h2c'] as const) {
           const res = await client.request(path, { method: 'POST', headers: { 'content-type': MULTIPART_TYPE }, body });
           assert.equal(res.status, 200);
           return res.json();
-        });
+        }, () => client.request('/after'));
         // Then the request's temporary folder goes; nothing announces it, so it is looked for.
         const folder = dirname(String(report.path));
         for (let tries = 0; tries < 500 && existsSync(folder); tries++) await delay(10);
@@ -186,7 +189,11 @@ describe('req.after() and uploaded files in-process (app.request)', () => {
       const reports = new Reports();
       const client = inProcess(app, { logLevel: 'silent' });
       try {
-        await uploadRead(reports, async (body) => (await client.request(path, { method: 'POST', headers: { 'content-type': MULTIPART_TYPE }, body })).json());
+        await uploadRead(
+          reports,
+          async (body) => (await client.request(path, { method: 'POST', headers: { 'content-type': MULTIPART_TYPE }, body })).json(),
+          () => client.request('/after'),
+        );
       } finally {
         reports.close();
         await client.close();
