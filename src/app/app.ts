@@ -130,6 +130,8 @@ export class App {
     if (typeof name !== 'string' || name === '') throw new FasterApiError(ErrorCode.ROUTE_DEFINITION, 'a task name must be a non-empty string');
     if (this.#taskByName.has(name)) throw new FasterApiError(ErrorCode.ROUTE_DEFINITION, `task "${name}" is already registered`);
     if (typeof fn !== 'function') throw new FasterApiError(ErrorCode.ROUTE_DEFINITION, `task "${name}" must be a function`);
+    // A TASK record names its task in 16 bits (executor/codec.ts).
+    if (this.#tasks.length >= MAX_TASKS) throw new FasterApiError(ErrorCode.ROUTE_DEFINITION, `an app has at most ${MAX_TASKS} tasks: "${name}" is one more`);
     const timeout = options?.timeout;
     if (timeout !== undefined && (!Number.isInteger(timeout) || timeout < 0 || timeout > MAX_TIMEOUT_MS)) {
       throw new FasterApiError(ErrorCode.ROUTE_DEFINITION, `the timeout of task "${name}" must be a whole number of ms from 0 to ${MAX_TIMEOUT_MS} (0 for none)`);
@@ -355,6 +357,9 @@ export function appTable(value: unknown): AppTable | null {
   const accessor = (value as Record<symbol, unknown>)[APP];
   return typeof accessor === 'function' ? (accessor as () => AppTable)() : null;
 }
+
+/** How many tasks an app may register: a TASK record carries the task's index in a u16. */
+const MAX_TASKS = 0x1_0000;
 
 /** The longest timeout a route may have, in ms: the most a Node.js timer can wait. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;

@@ -183,9 +183,14 @@ function multipart(source: FormSource, o: ResolvedFormOptions): Promise<Form> {
     parser.on('error', (error: Error) => fail(malformed(error.message.replace(/^./, (c) => c.toLowerCase()))));
     parser.on('close', () => {
       if (state.failed !== null) return;
-      void Promise.all(files).then((received) => {
-        if (state.failed === null) resolve(new Form(built.fields, received as UploadedFile[]));
-      });
+      Promise.all(files).then(
+        (received) => {
+          if (state.failed === null) resolve(new Form(built.fields, received as UploadedFile[]));
+        },
+        // A temporary file that could not be written or closed fails the form (a 500 with an
+        // error id, if the handler lets it through), rather than a rejection no one hears.
+        (thrown: unknown) => fail(thrown),
+      );
     });
     // Last: a body in memory is parsed at once, its events going to the listeners above.
     stopFeeding = feed(source, parser, state);

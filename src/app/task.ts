@@ -208,3 +208,11 @@ export function localTaskRunner(handlerTimeout: number): TaskRunner {
     });
   };
 }
+
+/**
+ * A runner that sends tasks somewhere else (the pool's rings), with the server's `handlerTimeout`
+ * standing in for "the task's default" (-1).
+ */
+export function remoteTaskRunner(run: (task: TaskDefinition, input: Uint8Array, timeoutMs: number) => Promise<TaskOutcome>, handlerTimeout: number): TaskRunner {
+  return (task, input, timeoutMs) => run(task, input, timeoutMs === -1 ? handlerTimeout : timeoutMs);
+}

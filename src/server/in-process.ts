@@ -28,7 +28,7 @@ import { ErrorCode, FasterApiError } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/log.ts';
 import type { Result } from '../core/result.ts';
 import { InProcessPool } from '../executor/in-process-pool.ts';
-import { localTaskRunner } from '../app/task.ts';
+import { localTaskRunner, remoteTaskRunner } from '../app/task.ts';
 import { IsolateMetrics } from '../executor/isolate-metrics.ts';
 import { createIsolateState, IsolateState } from '../executor/isolate-state.ts';
 import { admit } from '../lifecycle/admit.ts';
@@ -171,7 +171,7 @@ class Client implements InProcessClient {
     table.setTaskRunner(
       pool === null
         ? localTaskRunner(options.handlerTimeout)
-        : (task, input, timeoutMs) => pool.runTask(task, input, timeoutMs === -1 ? options.handlerTimeout : timeoutMs),
+        : remoteTaskRunner((task, input, timeoutMs) => pool.runTask(task, input, timeoutMs), options.handlerTimeout),
     );
     return createLifecycle({
       table,

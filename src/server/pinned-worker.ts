@@ -19,7 +19,7 @@ import type { UpgradeIncoming } from '../protocol/upgrade.ts';
 import { IsolateState, startHeartbeat } from '../executor/isolate-state.ts';
 import { M_TOPIC_DROPPED, startSampling, type IsolateMetrics } from '../executor/isolate-metrics.ts';
 import { PoolClient } from '../executor/pool-client.ts';
-import { localTaskRunner } from '../app/task.ts';
+import { localTaskRunner, remoteTaskRunner } from '../app/task.ts';
 import { TopicBus } from '../executor/topic-bus.ts';
 import { describeThrown } from '../core/describe.ts';
 import { admit } from '../lifecycle/admit.ts';
@@ -90,7 +90,7 @@ function startServing(table: AppTable, metrics: IsolateMetrics): void {
   table.setTaskRunner(
     pool === null
       ? localTaskRunner(data.handlerTimeout)
-      : (task, input, timeoutMs) => pool.runTask(task, input, timeoutMs === -1 ? data.handlerTimeout : timeoutMs),
+      : remoteTaskRunner((task, input, timeoutMs) => pool.runTask(task, input, timeoutMs), data.handlerTimeout),
   );
   // Topics reach the other isolates through the topic bus; without WebSocket routes nothing can
   // subscribe anywhere, and there is no bus.

@@ -314,6 +314,10 @@ describe('registering and running tasks on an App', () => {
     assert.throws(() => app.task('three', () => 1, { timeout: -1 }), { code: ErrorCode.ROUTE_DEFINITION, message: /timeout of task "three"/ });
     assert.throws(() => app.task('four', () => 1, { timeout: 2 ** 31 }), { code: ErrorCode.ROUTE_DEFINITION });
     app.task('five', () => 1, { timeout: 2 ** 31 - 1 });
+    // A TASK record carries the index in 16 bits: 65,536 tasks at most.
+    const many = new App();
+    for (let i = 0; i < 0x1_0000; i++) many.task(`t${i}`, () => i);
+    assert.throws(() => many.task('one-more', () => 0), { code: ErrorCode.ROUTE_DEFINITION, message: /at most 65536 tasks: "one-more"/ });
   });
 
   test('run() before the server serves the app rejects with FA_ERR_TASK', async () => {
