@@ -19,12 +19,18 @@ import { startTestServer } from '../helpers/server.ts';
 
 const INDEX = pathToFileURL(new URL('../../src/index.ts', import.meta.url).pathname).href;
 
-/** An app whose `/version` says `version` and that has a route of its own, `/only-<version>`. */
+/**
+ * An app whose `/version` says `version` and that has a route of its own, `/only-<version>`.
+ * `/version` stays inline: while a new generation boots beside the old one on two cores, a
+ * worker's event loop lags, and a route that may spill is then shed (503) when the pool has no
+ * idle slot, by design (docs/architecture.md, "Where a request runs"); the reload tests count
+ * connections, not the spill policy.
+ */
 function appSource(version: string, extra = ''): string {
   return `import { App } from ${JSON.stringify(INDEX)};
 import { threadId } from 'node:worker_threads';
 const app = new App();
-app.get('/version', () => ${JSON.stringify(version)});
+app.get('/version', () => ${JSON.stringify(version)}, { pool: false });
 app.get('/only-${version}', () => 'yes');
 app.get('/pooled-version', () => ${JSON.stringify(version)}, { pool: true });
 ${extra}
