@@ -88,14 +88,20 @@ export class InProcessPool implements Pool {
     this.#responses = { out: new RingProducer(pair.response), in: new RingConsumer(pair.response) };
   }
 
+  /** The next task id, as the pool client numbers its tasks (never 0). */
+  #takeTaskId(): number {
+    const id = this.#nextTaskId;
+    this.#nextTaskId = id === 0xffff_ffff ? 1 : id + 1;
+    return id;
+  }
+
   /** Always: in-process there is no other isolate to be busy, and spill-over does not happen. */
   hasIdleSlot(): boolean {
     return true;
   }
 
   submit(request: PoolRequest, timeoutMs: number): Promise<PoolResult> {
-    request.taskId = this.#nextTaskId;
-    this.#nextTaskId = this.#nextTaskId === 0xffff_ffff ? 1 : this.#nextTaskId + 1;
+    request.taskId = this.#takeTaskId();
     const decoded = this.#carryRequest(request);
     if (!decoded.ok) return Promise.resolve(decoded);
     return this.run(decoded.value, timeoutMs);
@@ -119,25 +125,16 @@ export class InProcessPool implements Pool {
       runAfter(req, this.afterWork);
       return carried;
     };
-    if (!(result instanceof Promise)) return Promise.resolve(answer(result));
-    if (timeoutMs === 0) return result.then(answer);
-    return new Promise((resolve) => {
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        // As the pool client gives up on a task: the client gets 504, the handler's signal ends.
+    return within(result, timeoutMs, answer, {
+      // As the pool client gives up on a task: the client gets 504, the handler's signal ends.
+      timedOut: () => {
         endRequest(req);
-        resolve(err({ kind: 'timeout', timeoutMs }));
-      }, timeoutMs);
-      void result.then((settled) => {
-        if (timedOut) {
-          if (settled.ok) disposeBody(settled.value.body);
-          runAfter(req, this.afterWork);
-          return;
-        }
-        clearTimeout(timer);
-        resolve(answer(settled));
-      });
+        return err({ kind: 'timeout', timeoutMs });
+      },
+      late: (settled) => {
+        if (settled.ok) disposeBody(settled.value.body);
+        runAfter(req, this.afterWork);
+      },
     });
   }
 
@@ -147,8 +144,7 @@ export class InProcessPool implements Pool {
    * 0: no limit; past it the caller gets a timeout and the late answer is dropped. Never rejects.
    */
   runTask(task: TaskDefinition, input: Uint8Array, timeoutMs: number): Promise<TaskOutcome> {
-    const taskId = this.#nextTaskId;
-    this.#nextTaskId = this.#nextTaskId === 0xffff_ffff ? 1 : this.#nextTaskId + 1;
+    const taskId = this.#takeTaskId();
     const decoded = this.#carryTask(taskId, task, input, timeoutMs);
     if (decoded === null) return Promise.resolve(taskOutcome(err(this.#stuck(taskId, 'task'))));
     const result = startJob(this.#site, this.#table, task, decoded.body, timeoutMs);
@@ -160,20 +156,8 @@ export class InProcessPool implements Pool {
         return { kind: 'failed', reason: describeThrown(thrown) };
       }
     };
-    if (!(result instanceof Promise)) return Promise.resolve(answer(result));
-    if (timeoutMs === 0) return result.then(answer);
-    return new Promise((resolve) => {
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        resolve({ kind: 'timeout', timeoutMs });
-      }, timeoutMs);
-      void result.then((settled) => {
-        if (timedOut) return; // too late: its caller has its timeout, and the answer is dropped
-        clearTimeout(timer);
-        resolve(answer(settled));
-      });
-    });
+    // Too late, the answer is dropped: its caller has its timeout.
+    return within(result, timeoutMs, answer, { timedOut: () => ({ kind: 'timeout', timeoutMs }), late: () => {} });
   }
 
   /** Writes a TASK record (head, then input chunks) on the request ring and reads it back; null if it did not go round. */
@@ -263,6 +247,36 @@ export class InProcessPool implements Pool {
   #stuck(taskId: number, what: string): Fault {
     return internalFault(ErrorCode.HANDLER, `pooled task ${taskId}`, `its ${what} could not cross the in-process ring`, this.#site.context);
   }
+}
+
+/**
+ * What a handler or task came to, answered within `timeoutMs` (0: no limit): `answer` when it
+ * settles in time, else `timedOut`'s answer at the deadline, and `late` with what it came to
+ * afterwards. Never rejects.
+ */
+function within<A>(
+  result: Execution | Promise<Execution>,
+  timeoutMs: number,
+  answer: (settled: Execution) => A,
+  past: { readonly timedOut: () => A; readonly late: (settled: Execution) => void },
+): Promise<A> {
+  if (!(result instanceof Promise)) return Promise.resolve(answer(result));
+  if (timeoutMs === 0) return result.then(answer);
+  return new Promise((resolve) => {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      resolve(past.timedOut());
+    }, timeoutMs);
+    void result.then((settled) => {
+      if (timedOut) {
+        past.late(settled);
+        return;
+      }
+      clearTimeout(timer);
+      resolve(answer(settled));
+    });
+  });
 }
 
 /** Publishes what was written on `ring` and reads it back at once. */
